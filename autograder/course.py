@@ -1,0 +1,146 @@
+"""nbgrader settings and a course folder driven through the real ``nbgrader`` command.
+
+One ``configure`` serves the repository's own ``nbgrader_config.py`` and every
+temporary course (tests, demo), so they grade the same way.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "batchnorm"
+COURSE_ID = "batchnorm"
+
+# stderr text that does not cost points: Python warnings ("file.py:12: UserWarning: ...").
+# Test cells signal failure by raising, never by writing to stderr.
+WARNING_PATTERN = r"(?m)^.*:\d+: \w*Warning: "
+
+
+def default_db_url(root):
+    """The SQLite gradebook of the course at ``root``: build/gradebook.db (never committed)."""
+    return f"sqlite:///{Path(root).resolve() / 'build' / 'gradebook.db'}"
+
+
+def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60):
+    """Apply the course's nbgrader settings to the traitlets config ``c`` for a course at ``root``."""
+    root = Path(root).resolve()
+    cd = c.CourseDirectory
+    cd.root = str(root)
+    cd.course_id = COURSE_ID
+    cd.source_directory = "solutions"
+    cd.release_directory = "course"
+    cd.submitted_directory = "build/submitted"
+    cd.autograded_directory = "build/autograded"
+    cd.feedback_directory = "build/feedback"
+    if db_url is None:
+        (root / "build").mkdir(exist_ok=True)  # SQLite does not create folders
+    cd.db_url = db_url or default_db_url(root)
+    cd.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache"]
+    c.IgnorePattern.enabled = ignore_warnings
+    c.IgnorePattern.pattern = WARNING_PATTERN if ignore_warnings else ""
+    c.Execute.timeout = cell_timeout
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+
+class NbgraderError(RuntimeError):
+    """An nbgrader command exited with an error."""
+
+
+class Course:
+    """A course folder (``solutions/``, ``course/``, ``build/``) graded with the nbgrader CLI."""
+
+    def __init__(self, root, db_url=None):
+        self.root = Path(root).resolve()
+        self.db_url = db_url or default_db_url(self.root)
+
+    @classmethod
+    def create(cls, root, db_url=None, ignore_warnings=True):
+        """Make a course at ``root`` from this repository's ``solutions/`` and its own config file."""
+        root = Path(root).resolve()
+        if (root / "solutions").exists():
+            shutil.rmtree(root / "solutions")
+        shutil.copytree(ROOT / "solutions", root / "solutions",
+                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        (root / "build").mkdir(parents=True, exist_ok=True)
+        (root / "nbgrader_config.py").write_text(textwrap.dedent(f"""\
+            import sys
+            sys.path.insert(0, {str(ROOT)!r})
+            from autograder.course import configure
+            configure(c, root={str(root)!r}, db_url={db_url!r}, ignore_warnings={ignore_warnings!r})
+            """))
+        return cls(root, db_url)
+
+    @property
+    def release_dir(self):
+        return self.root / "course" / ASSIGNMENT
+
+    @property
+    def source_dir(self):
+        return self.root / "solutions" / ASSIGNMENT
+
+    def submission_dir(self, student):
+        return self.root / "build" / "submitted" / student / ASSIGNMENT
+
+    def autograded_dir(self, student):
+        return self.root / "build" / "autograded" / student / ASSIGNMENT
+
+    def feedback_dir(self, student):
+        return self.root / "build" / "feedback" / student / ASSIGNMENT
+
+    def nbgrader(self, *args, check=True):
+        """Run ``nbgrader ARGS`` in the course folder; raise NbgraderError when it fails."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        # nbgrader calls `alembic` and kernels start `python`: both must be this environment's
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root, env=env,
+                              capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise NbgraderError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n"
+                                f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+        return proc
+
+    def generate(self):
+        return self.nbgrader("generate_assignment", ASSIGNMENT, "--force")
+
+    def submit(self, student, notebooks, files=None):
+        """Place a student's notebooks (name -> NotebookNode) and files (name -> bytes) in build/submitted."""
+        import nbformat
+        dest = self.submission_dir(student)
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        for name, nb in notebooks.items():
+            nbformat.write(nb, dest / f"{name}.ipynb")
+        for name, data in (files or {}).items():
+            (dest / name).write_bytes(data)
+        return dest
+
+    def autograde(self, student=None, check=True):
+        args = ["autograde", ASSIGNMENT, "--force"]
+        if student:
+            args.append(f"--student={student}")
+        return self.nbgrader(*args, check=check)
+
+    def feedback(self):
+        return self.nbgrader("generate_feedback", ASSIGNMENT, "--force")
+
+    def export(self, csv_path):
+        return self.nbgrader("export", f"--to={csv_path}")
+
+    def grades(self):
+        """{student: {notebook: {grade_id: (score, max_score)}}} from the gradebook."""
+        out = {}
+        with Gradebook(self.db_url, COURSE_ID) as gb:
+            for submission in gb.assignment_submissions(ASSIGNMENT):
+                out[submission.student.id] = {
+                    nb.name: {g.name: (g.score, g.max_score) for g in nb.grades}
+                    for nb in submission.notebooks
+                }
+        return out

@@ -1,0 +1,152 @@
+"""Helpers shared by every notebook of the batch-norm course.
+
+Comparing arrays, relative errors, numerical gradients and read-only inputs.
+Every ``check_*`` function returns None when the check passes and raises
+``AssertionError`` with a message that says what is wrong when it fails.
+"""
+import numpy as np
+
+__all__ = [
+    "rel_error",
+    "numerical_gradient",
+    "readonly",
+    "call",
+    "check_shape",
+    "check_array",
+    "check_close",
+]
+
+
+def rel_error(a, b):
+    """Largest relative error ``|a - b| / max(1e-8, |a| + |b|)`` over all elements."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)), initial=0.0))
+
+
+def numerical_gradient(f, x, dout, h=1e-5):
+    """Centred-difference gradient of ``sum(f(x) * dout)`` with respect to ``x``.
+
+    f: function of one array returning an array shaped like ``dout``.
+    x: array of any shape (float64); perturbed element by element, restored after.
+    Returns an array shaped like ``x``.
+    """
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + h
+        plus = np.sum(f(x) * dout)
+        x[i] = old - h
+        minus = np.sum(f(x) * dout)
+        x[i] = old
+        grad[i] = (plus - minus) / (2 * h)
+    return grad
+
+
+def readonly(*arrays):
+    """Read-only copies of the arrays: writing into one raises ``ValueError``."""
+    copies = []
+    for a in arrays:
+        c = np.array(a)
+        c.flags.writeable = False
+        copies.append(c)
+    return copies[0] if len(copies) == 1 else tuple(copies)
+
+
+def call(fn, *args, **kwargs):
+    """Call a student's function; an in-place write to a read-only input becomes a clear failure."""
+    name = getattr(fn, "__name__", "the function")
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as err:
+        if "read-only" in str(err):
+            raise AssertionError(
+                f"{name} writes into one of its input arrays ({err}). "
+                "Compute new arrays instead of modifying the inputs in place "
+                "(e.g. `x = x - mean`, not `x -= mean`)."
+            ) from None
+        raise
+
+
+def _as_array(name, value):
+    if isinstance(value, (tuple, list)) and not isinstance(value, np.ndarray):
+        raise AssertionError(f"{name} is a {type(value).__name__}; expected a numpy array")
+    if value is None:
+        raise AssertionError(f"{name} is None: did the function forget to `return` it?")
+    return np.asarray(value)
+
+
+def check_shape(name, actual, expected_shape):
+    """Fail unless ``actual`` is an array of shape ``expected_shape``."""
+    actual = _as_array(name, actual)
+    expected_shape = tuple(expected_shape)
+    if actual.shape != expected_shape:
+        hint = ""
+        if actual.size == int(np.prod(expected_shape)):
+            hint = " (same number of elements: a missing or extra keepdims/reshape?)"
+        raise AssertionError(f"{name} has shape {actual.shape}, expected {expected_shape}{hint}")
+
+
+def _default_tol(dtype):
+    return 1e-4 if dtype == np.float32 else 1e-7
+
+
+def check_array(name, actual, expected, tol=None, hints=(), check_dtype=True):
+    """Fail unless ``actual`` matches ``expected`` in shape, dtype and values.
+
+    name: what is compared, used in the message (e.g. "out").
+    tol: largest allowed relative error (see ``rel_error``); by default 1e-7,
+        or 1e-4 when ``expected`` is float32.
+    hints: pairs ``(mistake, wrong_value)``; when ``actual`` matches a
+        ``wrong_value`` instead of ``expected``, the message names ``mistake``.
+    """
+    expected = np.asarray(expected)
+    if tol is None:
+        tol = _default_tol(expected.dtype)
+    actual = _as_array(name, actual)
+    for mistake, wrong in hints:
+        wrong = np.asarray(wrong)
+        if actual.shape == wrong.shape and actual.shape != expected.shape and _close(actual, wrong, tol):
+            raise AssertionError(
+                f"{name} has shape {actual.shape}, expected {expected.shape}. Likely mistake: {mistake}"
+            )
+    check_shape(name, actual, expected.shape)
+    if check_dtype and actual.dtype != expected.dtype:
+        raise AssertionError(
+            f"{name} has dtype {actual.dtype}, expected {expected.dtype} (keep the input's dtype)"
+        )
+    if not np.all(np.isfinite(actual)):
+        bad = np.argwhere(~np.isfinite(actual))[0]
+        raise AssertionError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+    if _close(actual, expected, tol):
+        return
+    for mistake, wrong in hints:
+        wrong = np.asarray(wrong)
+        if wrong.shape == actual.shape and _close(actual, wrong, tol):
+            raise AssertionError(f"{name} has wrong values. Likely mistake: {mistake}")
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    err = np.abs(a - e) / np.maximum(1e-8, np.abs(a) + np.abs(e))
+    where = np.unravel_index(np.argmax(err), err.shape) if err.ndim else ()
+    where = tuple(int(i) for i in where)
+    raise AssertionError(
+        f"{name} has wrong values: largest relative error {err.max():.3g} at index {where} "
+        f"(got {a[where]:.6g}, expected {e[where]:.6g}); tolerance {tol:g}"
+    )
+
+
+def check_close(name, actual, expected, tol=1e-7):
+    """Fail unless the number ``actual`` is within relative error ``tol`` of ``expected``."""
+    try:
+        value = float(actual)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{name} is {actual!r}; expected a number") from None
+    if not rel_error(value, expected) <= tol:
+        raise AssertionError(f"{name} is {value:.6g}, expected {float(expected):.6g} (tolerance {tol:g})")
+
+
+def _close(a, b, tol):
+    return a.shape == b.shape and rel_error(a, b) <= tol

@@ -1,0 +1,10 @@
+# nbgrader settings for this course; plain `nbgrader ...` commands work from this folder.
+# The settings themselves live in autograder/course.py, shared with the tests and the demo.
+import os
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+from autograder.course import configure  # noqa: E402
+
+configure(c, root=here)  # noqa: F821  (`c` is nbgrader's config object)

@@ -1,0 +1,74 @@
+"""Shared fixtures: one temporary course, graded once by real nbgrader for the whole session."""
+import copy
+
+import pytest
+
+from autograder import variants as V
+from autograder.course import Course
+from autograder.submissions import grade_id, read_notebooks, solved_assignment
+
+
+def correct_groups():
+    """Correct variants packed into as few submissions as possible (no two change the same cell)."""
+    groups = []
+    for v in V.CORRECT:
+        for g in groups:
+            if all(set(v.cells).isdisjoint(o.cells) for o in g):
+                g.append(v)
+                break
+        else:
+            groups.append([v])
+    return groups
+
+
+def tamper(notebooks, notebook, test_id, new_source="pass"):
+    """Copy of a submission in which the locked test cell `test_id` was edited by the student."""
+    out = copy.deepcopy(notebooks)
+    cells = [c for c in out[notebook].cells if grade_id(c) == test_id]
+    assert len(cells) == 1, test_id
+    cells[0].source = new_source
+    return out
+
+
+def only(notebooks, name):
+    return {name: notebooks[name]}
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory):
+    c = Course.create(tmp_path_factory.mktemp("course"))
+    c.generate()
+    return c
+
+
+@pytest.fixture(scope="session")
+def graded(course):
+    """Every scenario submitted as its own student and autograded in one nbgrader run."""
+    rel, src = course.release_dir, course.source_dir
+    scenarios = {"solution": solved_assignment(rel, src), "blank": read_notebooks(rel)}
+    for i, group in enumerate(correct_groups()):
+        scenarios[f"correct-{i}"] = solved_assignment(rel, src, group)
+    for v in V.WRONG:
+        scenarios[f"wrong-{v.name}"] = only(solved_assignment(rel, src, [v]), v.notebook)
+    scenarios["warns"] = only(solved_assignment(rel, src, [V.WARNS]), V.WARNS.notebook)
+    mistake = V.by_name(V.DEMO_MISTAKE)
+    scenarios["tampered"] = tamper(only(solved_assignment(rel, src, [mistake]), mistake.notebook),
+                                   mistake.notebook, sorted(mistake.fails)[0])
+    scenarios["mistake"] = only(solved_assignment(rel, src, [mistake]), mistake.notebook)
+    for student, notebooks in scenarios.items():
+        course.submit(student, notebooks)
+    course.autograde()
+    return course.grades()
+
+
+def lost(grades_of_notebook):
+    """grade ids that did not get full points"""
+    return {gid for gid, (score, max_score) in grades_of_notebook.items() if score < max_score}
+
+
+def total(grades_of_student):
+    return sum(score for nb in grades_of_student.values() for score, _ in nb.values())
+
+
+def max_total(grades_of_student):
+    return sum(m for nb in grades_of_student.values() for _, m in nb.values())

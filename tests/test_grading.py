@@ -1,0 +1,58 @@
+"""The grader, graded: a real nbgrader round trip in a temporary course."""
+import pytest
+
+from autograder import variants as V
+from autograder.course import Course
+from autograder.submissions import solved_assignment
+
+from conftest import correct_groups, lost, max_total, only, total
+
+
+def test_solution_gets_full_marks(graded):
+    for notebook, grades in graded["solution"].items():
+        assert lost(grades) == set(), f"{notebook}: the solution loses points on {sorted(lost(grades))}"
+    assert total(graded["solution"]) == max_total(graded["solution"]) > 0
+
+
+def test_untouched_release_scores_zero(graded):
+    assert total(graded["blank"]) == 0
+
+
+@pytest.mark.parametrize("index", range(len(correct_groups())),
+                         ids=["+".join(v.name for v in g) for g in correct_groups()])
+def test_correct_answer_written_differently_gets_full_marks(graded, index):
+    grades = graded[f"correct-{index}"]
+    for notebook, g in grades.items():
+        assert lost(g) == set(), f"{notebook}: a correct variant loses points on {sorted(lost(g))}"
+
+
+@pytest.mark.parametrize("variant", V.WRONG, ids=lambda v: v.name)
+def test_mistake_loses_exactly_its_points(graded, variant):
+    grades = graded[f"wrong-{variant.name}"][variant.notebook]
+    assert lost(grades) == variant.fails, (
+        f"{variant.name} ({variant.description}): lost {sorted(lost(grades))}, "
+        f"expected exactly {sorted(variant.fails)}")
+
+
+def test_kill_rate_is_total(graded):
+    caught = [v.name for v in V.WRONG if lost(graded[f"wrong-{v.name}"][v.notebook])]
+    print(f"\nkill rate: {len(caught)}/{len(V.WRONG)} wrong implementations caught; "
+          f"{len(V.CORRECT)} correct variants")
+    assert len(caught) == len(V.WRONG)
+
+
+def test_edited_locked_test_cell_is_restored(graded):
+    # "tampered" is the demo mistake with its failing test cell replaced by `pass`
+    assert graded["tampered"] == graded["mistake"]
+    assert lost(graded["mistake"][V.by_name(V.DEMO_MISTAKE).notebook])
+
+
+def test_warning_on_stderr_keeps_points(graded, tmp_path):
+    notebook = V.WARNS.notebook
+    assert lost(graded["warns"][notebook]) == set()
+    # control: without the ignore pattern the same submission loses points, so the warning is real
+    control = Course.create(tmp_path, ignore_warnings=False)
+    control.generate()
+    control.submit("warns", only(solved_assignment(control.release_dir, control.source_dir, [V.WARNS]), notebook))
+    control.autograde()
+    assert lost(control.grades()["warns"][notebook]), "the warning variant never wrote to stderr"

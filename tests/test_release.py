@@ -1,0 +1,105 @@
+"""The release is in sync with solutions/, carries no instructor material, and validates."""
+import json
+import shutil
+import subprocess
+
+import nbformat
+import pytest
+from nbgrader.validator import Validator
+
+from autograder import lint
+from autograder.course import ASSIGNMENT, ROOT
+from autograder.submissions import read_notebooks, solved_assignment
+
+RELEASE = ROOT / "course" / ASSIGNMENT
+SOURCE = ROOT / "solutions" / ASSIGNMENT
+
+
+def files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts)
+
+
+def test_release_equals_a_fresh_generate_assignment(course):
+    assert files(RELEASE) == files(course.release_dir), "run `make assignment` and commit course/"
+    for name in files(RELEASE):
+        mine, fresh = RELEASE / name, course.release_dir / name
+        if name.endswith(".ipynb"):
+            same = json.loads(mine.read_text()) == json.loads(fresh.read_text())
+        else:
+            same = mine.read_bytes() == fresh.read_bytes()
+        assert same, f"course/{ASSIGNMENT}/{name} is out of date: run `make assignment` and commit course/"
+
+
+def test_solution_notebooks_store_no_outputs():
+    for path in SOURCE.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, \
+                    f"{path.name} stores outputs: clear them before committing"
+
+
+def test_release_carries_no_instructor_material():
+    assert not (RELEASE / "autograder").exists()
+    for name in files(RELEASE):
+        text = (RELEASE / name).read_text()
+        for marker in ["BEGIN HIDDEN TESTS", "BEGIN SOLUTION", "from autograder", "import autograder"]:
+            assert marker not in text, f"course/{ASSIGNMENT}/{name} contains {marker!r}"
+
+
+def test_git_tracks_no_generated_files():
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    bad = [f for f in tracked.splitlines()
+           if f.endswith("gradebook.db") or f.startswith(("build/", ".venv/"))
+           or "/.ipynb_checkpoints/" in f or "__pycache__" in f]
+    assert bad == []
+
+
+def test_every_test_cell_raises_on_failure_and_calls_its_hidden_check():
+    assert lint.all_problems() == []
+
+
+def test_lint_catches_cells_that_cannot_fail(tmp_path):
+    nb = nbformat.v4.new_notebook()
+
+    def test_cell(gid, source):
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
+                                     "grade_id": gid, "schema_version": 3}
+        return cell
+
+    hidden = '\n### BEGIN HIDDEN TESTS\ncheck("{0}", f)\n### END HIDDEN TESTS\n'
+    nb.cells = [
+        test_cell("bare", '"""doc"""\nnp.allclose(f(1), 2)' + hidden.format("bare")),
+        test_cell("nodoc", 'assert f(1) == 2' + hidden.format("nodoc")),
+        test_cell("hidden_bare", '"""doc"""\nassert f(1) == 2\n### BEGIN HIDDEN TESTS\nf(2) == 3\n### END HIDDEN TESTS'),
+        test_cell("ok", '"""doc"""\nassert f(1) == 2' + hidden.format("ok")),
+    ]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    problems = lint.notebook_problems(path)
+    assert any("[bare] (release version) ends in a bare expression" in p for p in problems)
+    assert any("[nodoc]" in p and "docstring" in p for p in problems)
+    assert any("[hidden_bare] (source version) ends in a bare expression" in p for p in problems)
+    assert any("[hidden_bare]: its hidden tests must call" in p for p in problems)
+    assert not any("[ok]" in p for p in problems)
+
+
+def _validate(folder, name):
+    validator = Validator()
+    validator.stream = open("/dev/null", "w")
+    return validator.validate(str(folder / f"{name}.ipynb"))
+
+
+def test_validator_fails_the_stubs_and_passes_the_solution(course, tmp_path):
+    # nbgrader.validator.Validator directly: `nbgrader validate` exits 0 even when tests fail
+    solved_dir = tmp_path / "solved"
+    shutil.copytree(course.release_dir, solved_dir)
+    for name, nb in solved_assignment(course.release_dir, course.source_dir).items():
+        nbformat.write(nb, solved_dir / f"{name}.ipynb")
+    for name in read_notebooks(course.release_dir):
+        assert "failed" in _validate(course.release_dir, name), f"{name}: the stubs pass validation"
+        assert _validate(solved_dir, name) == {}, f"{name}: the solution fails validation"
