@@ -37,3 +37,150 @@ def standardize_columns(x):
 def channel_stats(x):
     """Per-channel mean and biased variance of ``x: (N, C, H, W)``, each ``(1, C, 1, 1)``."""
     return x.mean(axis=(0, 2, 3), keepdims=True), x.var(axis=(0, 2, 3), keepdims=True)
+
+
+# --- Lesson 2: forward pass ---------------------------------------------------
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    """Training-mode batch norm of ``x: (N, D)`` with batch statistics.
+
+    gamma, beta: (D,). Biased variance, eps inside the square root.
+    Returns ``out: (N, D)`` and ``cache = (xhat, gamma, inv_std)`` for the backward pass.
+    """
+    mean = x.mean(axis=0)
+    var = x.var(axis=0)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    xhat = (x - mean) * inv_std
+    return gamma * xhat + beta, (xhat, gamma, inv_std)
+
+
+def _to_rows(x):
+    """(N, C, H, W) -> (N*H*W, C): one row per position, channels last."""
+    n, c, h, w = x.shape
+    return x.transpose(0, 2, 3, 1).reshape(-1, c)
+
+
+def _from_rows(rows, shape):
+    n, c, h, w = shape
+    return rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+
+def spatial_batchnorm_forward(x, gamma, beta, eps=1e-5):
+    """Training-mode batch norm of ``x: (N, C, H, W)``: statistics over (0, 2, 3), m = N*H*W.
+
+    gamma, beta: (C,). Returns ``out: (N, C, H, W)`` and a cache.
+    """
+    out, cache = batchnorm_forward(_to_rows(x), gamma, beta, eps)
+    return _from_rows(out, x.shape), (cache, x.shape)
+
+
+# --- Lesson 3: backward pass --------------------------------------------------
+
+def batchnorm_backward(dout, cache):
+    """Gradients of training-mode batch norm. dout: (N, D) -> dx (N, D), dgamma (D,), dbeta (D,)."""
+    xhat, gamma, inv_std = cache
+    m = dout.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * xhat).sum(axis=0)
+    dx = (gamma * inv_std / m) * (m * dout - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+
+
+def spatial_batchnorm_backward(dout, cache):
+    """Gradients for ``spatial_batchnorm_forward``: dx (N, C, H, W), dgamma (C,), dbeta (C,)."""
+    cache2d, shape = cache
+    dx, dgamma, dbeta = batchnorm_backward(_to_rows(dout), cache2d)
+    return _from_rows(dx, shape), dgamma, dbeta
+
+
+# --- Lesson 4: running statistics and modes -------------------------------------
+
+def update_running_stats(running_mean, running_var, batch_mean, batch_var, m,
+                         momentum=0.1, num_batches_tracked=1):
+    """New running statistics after one training batch (PyTorch semantics).
+
+    running_* and batch_*: (D,). batch_var is the biased batch variance of m values per
+    feature; the running variance is updated with the unbiased ``batch_var * m / (m - 1)``.
+    PyTorch momentum direction: ``new = (1 - momentum) * running + momentum * batch``;
+    ``momentum=None`` is a cumulative average with factor ``1 / num_batches_tracked``
+    (the count including this batch). Returns new arrays; the inputs are not modified.
+    """
+    factor = 1.0 / num_batches_tracked if momentum is None else momentum
+    unbiased = batch_var * m / (m - 1)
+    return ((1 - factor) * running_mean + factor * batch_mean,
+            (1 - factor) * running_var + factor * unbiased)
+
+
+def _per_channel(v, ndim):
+    """(C,) -> shape that broadcasts along axis 1 of an ndim-dimensional input."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
+    """Eval-mode batch norm of ``x: (N, D)`` or ``(N, C, H, W)`` with the running statistics.
+
+    gamma, beta, running_mean, running_var: (D,) / (C,). Works for a batch of one.
+    """
+    shape = lambda v: _per_channel(np.asarray(v), x.ndim)  # noqa: E731
+    scale = shape(gamma) / np.sqrt(shape(running_var) + eps)
+    return (x - shape(running_mean)) * scale + shape(beta)
+
+
+def keras_to_torch_momentum(momentum_keras):
+    """Keras / CS231n ``running = m * running + (1 - m) * batch`` -> PyTorch momentum ``1 - m``."""
+    return 1.0 - momentum_keras
+
+
+class BatchNorm:
+    """Batch-norm layer for ``(N, D)`` or ``(N, C, H, W)`` input: parameters and running buffers.
+
+    The math is in the pure functions above; this class keeps state:
+    gamma, beta (learned), running_mean, running_var (buffers, updated by a running
+    average in training mode), num_batches_tracked, and the ``training`` flag.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        self.eps, self.momentum = eps, momentum
+        self.gamma = np.ones(num_features)
+        self.beta = np.zeros(num_features)
+        self.running_mean = np.zeros(num_features)
+        self.running_var = np.ones(num_features)
+        self.num_batches_tracked = 0
+        self.training = True
+
+    def train(self):
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self
+
+    def forward(self, x):
+        if not self.training:
+            self.cache = None
+            return batchnorm_eval(x, self.gamma, self.beta, self.running_mean, self.running_var, self.eps)
+        rows = _to_rows(x) if x.ndim == 4 else x
+        out, self.cache = batchnorm_forward(rows, self.gamma, self.beta, self.eps)
+        self.num_batches_tracked += 1
+        self.running_mean, self.running_var = update_running_stats(
+            self.running_mean, self.running_var, rows.mean(axis=0), rows.var(axis=0), rows.shape[0],
+            self.momentum, self.num_batches_tracked)
+        return _from_rows(out, x.shape) if x.ndim == 4 else out
+
+    def backward(self, dout):
+        """dout shaped like the last training-mode input -> dx; sets self.dgamma, self.dbeta."""
+        rows = _to_rows(dout) if dout.ndim == 4 else dout
+        dx, self.dgamma, self.dbeta = batchnorm_backward(rows, self.cache)
+        return _from_rows(dx, dout.shape) if dout.ndim == 4 else dx
+
+
+def fold_into_linear(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
+    """Fold eval-mode batch norm into the preceding affine layer ``y = x @ W + b``.
+
+    W: (D_in, D), b: (D,); BN parameters and running statistics: (D,).
+    Returns ``(W_folded, b_folded)`` with ``x @ W_folded + b_folded == batchnorm_eval(x @ W + b, ...)``
+    (paper, Algorithm 2).
+    """
+    scale = gamma / np.sqrt(running_var + eps)
+    return W * scale, (b - running_mean) * scale + beta

@@ -72,3 +72,10 @@ def total(grades_of_student):
 
 def max_total(grades_of_student):
     return sum(m for nb in grades_of_student.values() for _, m in nb.values())
+
+
+# the student helper module, importable by the project's tests as it is by the notebooks
+import sys  # noqa: E402
+from autograder.course import ROOT  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "solutions" / "batchnorm"))

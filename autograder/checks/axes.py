@@ -5,11 +5,7 @@ import numpy as np
 
 from .. import reference as ref
 from . import helpers as h
-from . import register
-
-
-def _rng(seed):
-    return np.random.default_rng(seed)
+from . import register, rng as _rng
 
 
 def _reduced_shape_cases(keepdims):

@@ -1,0 +1,310 @@
+"""Hidden checks for lesson 4: running statistics, eval mode, the BatchNorm layer, folding."""
+import numpy as np
+
+from .. import reference as ref
+from . import helpers as h
+from . import register, rng
+from .forward import EPS, features, images
+
+
+def _pair(result, name):
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise AssertionError(f"{name} must return a tuple of two arrays; got {type(result).__name__}")
+    return np.asarray(result[0]), np.asarray(result[1])
+
+
+def _update_inputs(seed, d=4):
+    r = rng(seed)
+    return (r.standard_normal(d), r.uniform(0.5, 2, d), r.standard_normal(d) + 3, r.uniform(1, 4, d))
+
+
+def _blend(old, new, factor):
+    return (1 - factor) * old + factor * new
+
+
+@register("running_update_direction")
+def running_update_direction(fn):
+    rm, rv, bm, bv = _update_inputs(401)
+    for momentum in [0.1, 0.3]:
+        new_mean, _ = _pair(h.call(fn, rm.copy(), rv.copy(), bm.copy(), bv.copy(), 8, momentum=momentum),
+                            "update_running_stats")
+        h.check_array(f"new running_mean with momentum={momentum}", new_mean, _blend(rm, bm, momentum), hints=[
+            ("momentum direction flipped: PyTorch computes (1 - momentum) * running + momentum * batch "
+             "(the Keras/CS231n momentum is 1 - PyTorch's)", _blend(rm, bm, 1 - momentum)),
+            ("the running mean ignores its old value", bm),
+            ("the old running value is returned unchanged", rm),
+            ("only momentum * batch is kept; add (1 - momentum) * running", momentum * bm),
+        ])
+
+
+def _student_factor(new_mean, rm, bm):
+    """The blending factor the student's mean update used (so the variance check does not re-test it)."""
+    f = (np.asarray(new_mean) - rm) / (bm - rm)
+    return float(np.median(f)) if np.allclose(f, np.median(f)) else None
+
+
+@register("running_update_unbiased")
+def running_update_unbiased(fn):
+    rm, rv, bm, bv = _update_inputs(402)
+    for m, momentum in [(8, 0.1), (24, 0.25)]:
+        new_mean, new_var = _pair(h.call(fn, rm.copy(), rv.copy(), bm.copy(), bv.copy(), m, momentum=momentum),
+                                  "update_running_stats")
+        factor = _student_factor(new_mean, rm, bm)
+        if factor is None or not (np.isclose(factor, momentum) or np.isclose(factor, 1 - momentum)):
+            factor = momentum
+        unbiased = bv * m / (m - 1)
+        h.check_array(f"new running_var with m={m}, momentum={momentum}", new_var, _blend(rv, unbiased, factor), hints=[
+            ("the running variance was updated with the biased batch variance; "
+             "use the unbiased var * m / (m - 1)", _blend(rv, bv, factor)),
+            ("the correction used m / (m + 1); the unbiased variance is var * m / (m - 1)",
+             _blend(rv, bv * m / (m + 1), factor)),
+            ("the running variance blends in a standard deviation", _blend(rv, np.sqrt(unbiased), factor)),
+            ("the running variance ignores its old value", unbiased),
+        ])
+
+
+@register("running_update_cumulative")
+def running_update_cumulative(fn):
+    rm, rv, bm, bv = _update_inputs(403)
+    for k in [1, 3, 10]:
+        new_mean, _ = _pair(h.call(fn, rm.copy(), rv.copy(), bm.copy(), bv.copy(), 8, momentum=None,
+                                   num_batches_tracked=k), "update_running_stats")
+        h.check_array(f"new running_mean with momentum=None, num_batches_tracked={k}", new_mean,
+                      _blend(rm, bm, 1 / k), hints=[
+                          ("momentum=None must average all batches so far: factor 1 / num_batches_tracked",
+                           _blend(rm, bm, 0.1)),
+                          ("factor 1 / (num_batches_tracked + 1): num_batches_tracked already counts this batch",
+                           _blend(rm, bm, 1 / (k + 1))),
+                      ])
+
+
+@register("running_update_no_mutation")
+def running_update_no_mutation(fn):
+    args = h.readonly(*_update_inputs(404))
+    _pair(h.call(fn, *args, 8, momentum=0.1), "update_running_stats")
+
+
+# --- eval mode -----------------------------------------------------------------
+
+def _eval_params(r, c):
+    return r.uniform(0.5, 2.5, c), r.uniform(-3, 3, c), r.uniform(-5, 5, c), r.uniform(0.5, 9, c)
+
+
+def eval_hints(x, gamma, beta, rm, rv, eps=EPS):
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    g, b, m, v = (a.reshape(shape) for a in (gamma, beta, rm, rv))
+    hints = [("the running variance was used as a standard deviation: divide by sqrt(running_var + eps)",
+              g * (x - m) / (v + eps) + b),
+             ("eps added outside the square root", g * (x - m) / (np.sqrt(v) + eps) + b)]
+    if x.shape[0] > 1:
+        hints.insert(0, ("used the batch statistics; eval mode normalises with the running statistics",
+                         g * (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps) + b))
+    if x.ndim == 4 and x.shape[3] == x.shape[1]:
+        hints.append(("parameters and running statistics of shape (C,) were broadcast along the last axis W; "
+                      "reshape them to (1, C, 1, 1)", gamma * (x - rm) / np.sqrt(rv + eps) + beta))
+    return hints
+
+
+def _check_eval(fn, shapes, seed):
+    r = rng(seed)
+    for shape in shapes:
+        c = shape[1]
+        x = images(r, shape) if len(shape) == 4 else features(r, *shape)
+        params = _eval_params(r, c)
+        try:
+            out = h.call(fn, x.copy(), *(p.copy() for p in params))
+        except ValueError as err:
+            if "broadcast" in str(err) and len(shape) == 4:
+                raise AssertionError(
+                    f"batchnorm_eval fails for x of shape {shape}: {err}. Parameters of shape (C,) line up with "
+                    "the last axis W; reshape them to (1, C, 1, 1)") from None
+            raise
+        h.check_array(f"eval output for x of shape {shape}", out, ref.batchnorm_eval(x, *params),
+                      hints=eval_hints(x, *params))
+
+
+@register("eval_values_2d")
+def eval_values_2d(fn):
+    _check_eval(fn, [(5, 3), (1, 4), (2, 6)], 411)
+
+
+@register("eval_values_4d")
+def eval_values_4d(fn):
+    _check_eval(fn, [(2, 3, 4, 5), (1, 2, 3, 4), (3, 4, 2, 4)], 412)
+
+
+# --- the layer -----------------------------------------------------------------
+
+def _attr(layer, name):
+    if not hasattr(layer, name):
+        raise AssertionError(f"the layer has no attribute {name!r}")
+    return getattr(layer, name)
+
+
+@register("layer_init")
+def layer_init(cls):
+    layer = cls(5)
+    want = ref.BatchNorm(5)
+    for name in ("gamma", "beta", "running_mean", "running_var"):
+        hints = [("running_var starts at 0; PyTorch starts it at 1", np.zeros(5))] if name == "running_var" else []
+        h.check_array(f"a new layer's {name}", _attr(layer, name), getattr(want, name), hints=hints)
+    if _attr(layer, "num_batches_tracked") != 0:
+        raise AssertionError("a new layer's num_batches_tracked must be 0")
+    if _attr(layer, "training") is not True:
+        raise AssertionError("a new layer starts in training mode: training must be True")
+    if _attr(layer, "eps") != 1e-5 or _attr(layer, "momentum") != 0.1:
+        raise AssertionError("default eps must be 1e-5 and default momentum 0.1 (PyTorch)")
+
+
+def _set_params(layer, r, c):
+    layer.gamma = r.uniform(0.5, 2.5, c)
+    layer.beta = r.uniform(-3, 3, c)
+
+
+def _batches(r, shape, count=3):
+    return [images(r, shape) if len(shape) == 4 else features(r, *shape) for _ in range(count)]
+
+
+@register("layer_train_forward")
+def layer_train_forward(cls):
+    r = rng(421)
+    for shape in [(6, 4), (3, 5, 2, 4)]:
+        c = shape[1]
+        layer, want = cls(c), ref.BatchNorm(c)
+        _set_params(layer, r, c)
+        want.gamma, want.beta = layer.gamma.copy(), layer.beta.copy()
+        for i, x in enumerate(_batches(r, shape, 2)):
+            h.check_array(f"training-mode output for batch {i + 1} of shape {shape}",
+                          h.call(layer.forward, x.copy()), want.forward(x))
+
+
+def buffer_hints(shape, batches, momentum):
+    """Buffers after `batches` for layers with typical mistakes."""
+    def run(update, init_var=1.0, write_back=True, stat=lambda rows: rows.var(axis=0)):
+        c = shape[1]
+        rm, rv = np.zeros(c), np.full(c, init_var)
+        for k, x in enumerate(batches, start=1):
+            rows = ref._to_rows(x) if x.ndim == 4 else x
+            new = update(rm, rv, rows, k)
+            if write_back:
+                rm, rv = new
+        return rm, rv
+
+    def torch(m_of, var_of=lambda rows: rows.var(axis=0), factor=None):
+        def update(rm, rv, rows, k):
+            f = factor(k) if factor else (1 / k if momentum is None else momentum)
+            m = m_of(rows)
+            return _blend(rm, rows.mean(axis=0), f), _blend(rv, var_of(rows) * m / (m - 1), f)
+        return update
+
+    n = batches[0].shape[0]
+    right = torch(lambda rows: rows.shape[0])
+    out = [
+        ("running_var starts at 0; PyTorch starts it at 1", run(right, init_var=0.0)),
+        ("the unbiased correction used N instead of m = N*H*W", run(torch(lambda rows: n))),
+        ("the running variance was updated with the biased batch variance",
+         run(torch(lambda rows: rows.shape[0], var_of=lambda rows: rows.var(axis=0) * (rows.shape[0] - 1) / rows.shape[0]))),
+        ("a running standard deviation was stored instead of a variance",
+         run(torch(lambda rows: rows.shape[0], var_of=lambda rows: np.sqrt(rows.var(axis=0)) * (rows.shape[0] - 1) / rows.shape[0]))),
+        ("the updated statistics were never written back to the layer", run(right, write_back=False)),
+    ]
+    if momentum is not None:
+        out.append(("momentum direction flipped: (1 - momentum) * running + momentum * batch",
+                    run(torch(lambda rows: rows.shape[0], factor=lambda k: 1 - momentum))))
+    return out
+
+
+@register("layer_running_buffers")
+def layer_running_buffers(cls):
+    r = rng(422)
+    for shape, momentum in [((6, 4), 0.1), ((3, 5, 2, 4), 0.1), ((5, 3), None), ((2, 3, 3, 2), 0.3)]:
+        c = shape[1]
+        layer, want = cls(c, momentum=momentum), ref.BatchNorm(c, momentum=momentum)
+        batches = _batches(r, shape)
+        for x in batches:
+            h.call(layer.forward, x.copy())
+            want.forward(x)
+        hints = buffer_hints(shape, batches, momentum)
+        what = f"after {len(batches)} training batches of shape {shape}, momentum={momentum}"
+        h.check_array(f"running_mean {what}", _attr(layer, "running_mean"), want.running_mean,
+                      hints=[(m, v[0]) for m, v in hints])
+        h.check_array(f"running_var {what}", _attr(layer, "running_var"), want.running_var,
+                      hints=[(m, v[1]) for m, v in hints])
+        if _attr(layer, "num_batches_tracked") != len(batches):
+            raise AssertionError(f"num_batches_tracked is {layer.num_batches_tracked} {what}; "
+                                 f"expected {len(batches)}")
+
+
+@register("layer_eval")
+def layer_eval(cls):
+    r = rng(423)
+    for shape in [(5, 3), (1, 3), (2, 4, 3, 5), (1, 4, 2, 3)]:
+        c = shape[1]
+        layer, want = cls(c), ref.BatchNorm(c)
+        gamma, beta, rm, rv = _eval_params(r, c)
+        for obj in (layer, want):
+            obj.gamma, obj.beta, obj.running_mean, obj.running_var = gamma.copy(), beta.copy(), rm.copy(), rv.copy()
+            obj.num_batches_tracked = 7
+        result = layer.eval()
+        if result is not None and result is not layer:
+            raise AssertionError("eval() should switch the layer to eval mode (and may return the layer)")
+        if _attr(layer, "training") is not False:
+            raise AssertionError("after eval(), training must be False")
+        want.eval()
+        x = images(r, shape) if len(shape) == 4 else features(r, *shape)
+        for step in range(2):
+            h.check_array(f"eval-mode output for x of shape {shape} (call {step + 1})",
+                          h.call(layer.forward, x.copy()), want.forward(x),
+                          hints=eval_hints(x, gamma, beta, rm, rv))
+        for name, value in [("running_mean", rm), ("running_var", rv)]:
+            if not np.array_equal(np.asarray(getattr(layer, name)).reshape(-1), value):
+                raise AssertionError(f"{name} changed in eval mode: eval must never update the running statistics")
+        if layer.num_batches_tracked != 7:
+            raise AssertionError("num_batches_tracked changed in eval mode")
+        layer.train()
+        if layer.training is not True:
+            raise AssertionError("after train(), training must be True")
+
+
+@register("layer_backward")
+def layer_backward(cls):
+    r = rng(424)
+    for shape in [(6, 4), (3, 5, 2, 4)]:
+        c = shape[1]
+        layer, want = cls(c), ref.BatchNorm(c)
+        _set_params(layer, r, c)
+        want.gamma, want.beta = layer.gamma.copy(), layer.beta.copy()
+        x = _batches(r, shape, 1)[0]
+        dout = r.standard_normal(shape)
+        h.call(layer.forward, x.copy())
+        want.forward(x)
+        dx = h.call(layer.backward, dout.copy())
+        h.check_array(f"dx for x of shape {shape}", dx, want.backward(dout), tol=1e-6)
+        h.check_array(f"layer.dgamma for x of shape {shape}", _attr(layer, "dgamma"), want.dgamma, tol=1e-6)
+        h.check_array(f"layer.dbeta for x of shape {shape}", _attr(layer, "dbeta"), want.dbeta, tol=1e-6)
+
+
+# --- folding -------------------------------------------------------------------
+
+@register("fold_values")
+def fold_values(fn):
+    r = rng(431)
+    for d_in, d in [(5, 3), (2, 6)]:
+        W, b = r.standard_normal((d_in, d)), r.standard_normal(d)
+        gamma, beta, rm, rv = _eval_params(r, d)
+        Wf, bf = _pair(h.call(fn, *h.readonly(W, b, gamma, beta, rm, rv)), "fold_into_linear")
+        want_W, want_b = ref.fold_into_linear(W, b, gamma, beta, rm, rv)
+        scale = gamma / np.sqrt(rv + EPS)
+        h.check_array(f"folded W for W of shape {(d_in, d)}", Wf, want_W, hints=[
+            ("W was scaled by gamma / running_var (no square root)", W * gamma / (rv + EPS)),
+            ("W was not scaled", W),
+        ])
+        h.check_array(f"folded b for W of shape {(d_in, d)}", bf, want_b, hints=[
+            ("the running mean was not subtracted from b", b * scale + beta),
+            ("b was not scaled: fold (b - running_mean) * scale + beta", b - rm * scale + beta),
+            ("beta is missing from the folded bias", (b - rm) * scale),
+        ])
+        x = r.standard_normal((4, d_in))
+        h.check_array("x @ W_folded + b_folded compared with eval-mode BN of x @ W + b",
+                      x @ Wf + bf, ref.batchnorm_eval(x @ W + b, gamma, beta, rm, rv))
