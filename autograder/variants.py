@@ -1,7 +1,9 @@
 """Answers written differently, and realistic mistakes, for exercising the grader.
 
 Each ``Variant`` rewrites answer cells of one notebook; ``fails`` names the
-test cells (grade ids) that must lose their points. Correct variants have an
+test cells (grade ids) that must lose their points: the tests that own the
+broken behaviour, plus those of functions that call the broken one (the spatial
+backward calls the compact backward; the layer calls the pure functions). Correct variants have an
 empty ``fails``: they must get full marks. The tests grade every variant with
 real nbgrader; the demo uses a few of them.
 """
@@ -109,6 +111,129 @@ def channel_stats(x):
 ''')}, description="moves C last, reshapes to (N*H*W, C), two-pass variance"),
 ]
 
+
+L2, L3, L4 = "02_forward", "03_backward", "04_running_statistics"
+
+# lesson 3 and lesson 4's carry-over share a cache layout; this dict-cache pair replaces both
+DICT_CACHE_FORWARD = '''
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    mu = np.mean(x, axis=0, keepdims=True)
+    xc = x - mu
+    var = np.mean(xc * xc, axis=0, keepdims=True)
+    std = np.sqrt(var + eps)
+    xhat = xc / std
+    return gamma * xhat + beta, {"xhat": xhat, "std": std, "gamma": gamma, "xc": xc}
+'''
+DICT_CACHE_BACKWARD = '''
+def batchnorm_backward(dout, cache):
+    xhat, std, gamma = cache["xhat"], cache["std"], cache["gamma"]
+    g = dout * gamma
+    dx = (g - g.mean(axis=0) - xhat * (g * xhat).mean(axis=0)) / std
+    return dx, np.einsum("nd,nd->d", dout, xhat), np.einsum("nd->d", dout)
+'''
+
+CORRECT += [
+    Variant("forward_one_pass_einsum", L2, {"ex_batchnorm_forward": code('''
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    n = x.shape[0]
+    s1 = np.einsum("nd->d", x)
+    s2 = np.einsum("nd,nd->d", x, x)
+    mean = s1 / n
+    var = s2 / n - mean * mean                    # one pass: E[x^2] - E[x]^2
+    xhat = (x - mean) / np.sqrt(var + eps)
+    return xhat * gamma + beta, {"xhat": xhat, "var": var}
+''')}, description="one-pass variance, einsum, dict cache"),
+    Variant("spatial_forward_via_rows", L2, {"ex_spatial_batchnorm_forward": code('''
+def spatial_batchnorm_forward(x, gamma, beta, eps=1e-5):
+    N, C, H, W = x.shape
+    rows = np.moveaxis(x, 1, -1).reshape(-1, C)
+    out, cache = batchnorm_forward(rows, gamma, beta, eps)
+    return np.moveaxis(out.reshape(N, H, W, C), -1, 1), (cache, x.shape)
+''')}, description="reuses the (N, D) forward through moveaxis and reshape"),
+    Variant("backward_dict_cache", L3, {
+        "ex_staged_forward": code(DICT_CACHE_FORWARD),
+        "ex_staged_backward": code('''
+def batchnorm_backward_staged(dout, cache):
+    xhat, std, gamma, xc = cache["xhat"], cache["std"], cache["gamma"], cache["xc"]
+    m = len(dout)
+    dgamma, dbeta = np.sum(dout * xhat, axis=0), np.sum(dout, axis=0)
+    dxhat = dout * gamma
+    dstd = -np.sum(dxhat * xc, axis=0, keepdims=True) / std ** 2
+    dvar = dstd / (2 * std)
+    dxc = dxhat / std + 2 * xc * dvar / m         # both branches of xc at once
+    dx = dxc - np.sum(dxc, axis=0, keepdims=True) / m
+    return dx, dgamma, dbeta
+'''),
+        "ex_compact_backward": code(DICT_CACHE_BACKWARD),
+        "ex_spatial_backward": code('''
+def spatial_batchnorm_backward(dout, cache):
+    cache2d, shape = cache
+    N, C, H, W = shape
+    dx, dgamma, dbeta = batchnorm_backward(np.moveaxis(dout, 1, 3).reshape(N * H * W, C), cache2d)
+    return np.moveaxis(dx.reshape(N, H, W, C), 3, 1), dgamma, dbeta
+'''),
+    }, description="dict cache with keepdims statistics, means instead of sums, einsum, moveaxis"),
+    Variant("running_written_differently", L4, {
+        "ex_carry_over": code(DICT_CACHE_FORWARD + DICT_CACHE_BACKWARD),
+        "ex_update_running_stats": code('''
+def update_running_stats(running_mean, running_var, batch_mean, batch_var, m, momentum=0.1,
+                         num_batches_tracked=1):
+    w = momentum if momentum is not None else 1.0 / num_batches_tracked
+    new_mean = running_mean + w * (batch_mean - running_mean)
+    new_var = running_var.copy()
+    new_var *= 1 - w
+    new_var += w * batch_var * (m / (m - 1.0))
+    return new_mean, new_var
+'''),
+        "ex_batchnorm_eval": code('''
+def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
+    moved = np.moveaxis(x, 1, -1)                 # features last: (..., C)
+    out = (moved - running_mean) / np.sqrt(running_var + eps) * gamma + beta
+    return np.moveaxis(out, -1, 1)
+'''),
+        "ex_batchnorm_layer": code('''
+class BatchNorm:
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        self.eps = eps
+        self.momentum = momentum
+        self.gamma, self.beta = np.ones(num_features), np.zeros(num_features)
+        self.running_mean, self.running_var = np.zeros(num_features), np.ones(num_features)
+        self.num_batches_tracked = 0
+        self.training = True
+
+    def train(self):
+        self.training = True
+
+    def eval(self):
+        self.training = False
+
+    def forward(self, x):
+        if not self.training:
+            return batchnorm_eval(x, self.gamma, self.beta, self.running_mean, self.running_var, self.eps)
+        axes = (0,) if x.ndim == 2 else (0, 2, 3)
+        m = x.size // x.shape[1]
+        rows = np.moveaxis(x, 1, -1).reshape(m, x.shape[1])
+        out, self.cache = batchnorm_forward(rows, self.gamma, self.beta, self.eps)
+        self.num_batches_tracked = self.num_batches_tracked + 1
+        self.running_mean, self.running_var = update_running_stats(
+            self.running_mean, self.running_var, x.mean(axis=axes), x.var(axis=axes), m,
+            momentum=self.momentum, num_batches_tracked=self.num_batches_tracked)
+        return np.moveaxis(out.reshape(np.moveaxis(x, 1, -1).shape), -1, 1)
+
+    def backward(self, dout):
+        moved = np.moveaxis(dout, 1, -1)
+        dx, self.dgamma, self.dbeta = batchnorm_backward(moved.reshape(-1, dout.shape[1]), self.cache)
+        return np.moveaxis(dx.reshape(moved.shape), -1, 1)
+'''),
+        "ex_fold_into_linear": code('''
+def fold_into_linear(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
+    scale = np.diag(gamma / np.sqrt(running_var + eps))
+    return W @ scale, (b - running_mean) @ scale + beta
+'''),
+    }, description="dict-cache carry-over, incremental update, moveaxis eval, train()/eval() return None, "
+                   "statistics over axes, folding with a diagonal matrix"),
+]
+
 # A correct answer that also prints a Python warning (stderr) while it is tested.
 WARNS = Variant("standardize_with_warning", L1, {"ex_standardize_columns": edit((
     "    return (x - x.mean(axis=0)) / x.std(axis=0)",
@@ -153,6 +278,128 @@ def channel_stats(x):
     Variant("channel_stats_unbiased", L1,
             {"ex_channel_stats": edit(("x.var(axis=axes, keepdims=True)", "x.var(axis=axes, ddof=1, keepdims=True)"))},
             frozenset({"channel_stats_values"}), "unbiased variance"),
+]
+
+
+def wrong(name, notebook, cell, fails, description, *pairs, replace=None):
+    change = code(replace) if replace is not None else edit(*pairs)
+    return Variant(name, notebook, {cell: change}, frozenset(fails), description)
+
+
+WRONG += [
+    # lesson 2: forward
+    wrong("fwd_layer_norm_axis", L2, "ex_batchnorm_forward", {"fwd_normalizes"}, "statistics over axis 1",
+          ("mu = x.mean(axis=0)", "mu = x.mean(axis=1, keepdims=True)"),
+          ("var = x.var(axis=0)", "var = x.var(axis=1, keepdims=True)")),
+    wrong("fwd_unbiased_variance", L2, "ex_batchnorm_forward", {"fwd_normalizes"}, "normalises with ddof=1",
+          ("var = x.var(axis=0)", "var = x.var(axis=0, ddof=1)")),
+    wrong("fwd_eps_outside_sqrt", L2, "ex_batchnorm_forward", {"fwd_normalizes"}, "sqrt(var) + eps",
+          ("1.0 / np.sqrt(var + eps)", "1.0 / (np.sqrt(var) + eps)")),
+    wrong("fwd_mean_divided_twice", L2, "ex_batchnorm_forward", {"fwd_normalizes"}, "mean / N",
+          ("mu = x.mean(axis=0)", "mu = x.mean(axis=0) / x.shape[0]")),
+    wrong("fwd_beta_inside", L2, "ex_batchnorm_forward", {"fwd_gamma_beta"}, "gamma * (xhat + beta)",
+          ("out = gamma * xhat + beta", "out = gamma * (xhat + beta)")),
+    wrong("fwd_upcasts", L2, "ex_batchnorm_forward", {"fwd_float32"}, "converts x to float64",
+          ("    mu = x.mean(axis=0)", "    x = x.astype(np.float64)\n    mu = x.mean(axis=0)")),
+    wrong("fwd_in_place", L2, "ex_batchnorm_forward", {"fwd_no_mutation"}, "x -= mu",
+          ("xhat = (x - mu) * inv_std", "x -= mu\n    xhat = x * inv_std")),
+    wrong("spatial_reshape_no_transpose", L2, "ex_spatial_batchnorm_forward", {"spatial_fwd_values"},
+          "reshape(-1, C) without moving C last", replace='''
+def spatial_batchnorm_forward(x, gamma, beta, eps=1e-5):
+    N, C, H, W = x.shape
+    out, cache = batchnorm_forward(x.reshape(-1, C), gamma, beta, eps)
+    return out.reshape(N, C, H, W), cache
+'''),
+    wrong("spatial_instance_norm", L2, "ex_spatial_batchnorm_forward", {"spatial_fwd_values"},
+          "statistics over (2, 3)", ("axes = (0, 2, 3)", "axes = (2, 3)")),
+    wrong("spatial_unbiased_variance", L2, "ex_spatial_batchnorm_forward", {"spatial_fwd_values"},
+          "ddof=1 over N*H*W", ("var = x.var(axis=axes, keepdims=True)", "var = x.var(axis=axes, ddof=1, keepdims=True)")),
+    wrong("spatial_gamma_not_reshaped", L2, "ex_spatial_batchnorm_forward",
+          {"spatial_fwd_values", "spatial_fwd_float32", "spatial_fwd_no_mutation"},
+          "(C,) gamma and beta broadcast along W: fails whenever W != C",
+          ("out = gamma.reshape(1, -1, 1, 1) * xhat + beta.reshape(1, -1, 1, 1)", "out = gamma * xhat + beta")),
+    # lesson 3: backward
+    wrong("staged_var_branch_overwritten", L3, "ex_staged_backward", {"staged_bwd_dx"},
+          "second branch of xc overwrites the first instead of adding",
+          ("dxc = dxc + 2 * xc * dsq", "dxc = 2 * xc * dsq")),
+    wrong("staged_mean_branch_overwritten", L3, "ex_staged_backward", {"staged_bwd_dx"},
+          "second branch of x overwrites the first", ("dx = dx + np.ones_like(dout) * dmu / m", "dx = np.ones_like(dout) * dmu / m")),
+    wrong("staged_params_keepdims", L3, "ex_staged_backward", {"staged_bwd_params"}, "dgamma, dbeta of shape (1, D)",
+          ("dbeta = dout.sum(axis=0)", "dbeta = dout.sum(axis=0, keepdims=True)"),
+          ("dgamma = (dout * xhat).sum(axis=0)", "dgamma = (dout * xhat).sum(axis=0, keepdims=True)")),
+    wrong("bwd_stray_unbiased_factor", L3, "ex_compact_backward", {"bwd_dx", "spatial_bwd_dx"}, "dx multiplied by N/(N-1)",
+          ("return dx, dgamma, dbeta", "return dx * m / (m - 1), dgamma, dbeta")),
+    wrong("bwd_dbeta_keepdims", L3, "ex_compact_backward", {"bwd_params", "spatial_bwd_params"}, "dbeta of shape (1, D)",
+          ("dbeta = dout.sum(axis=0)", "dbeta = dout.sum(axis=0, keepdims=True)")),
+    wrong("bwd_in_place", L3, "ex_compact_backward", {"bwd_no_mutation"}, "dout *= m",
+          ("dx = (gamma * inv / m) * (m * dout - dbeta - xhat * dgamma)",
+           "dout *= m\n    dx = (gamma * inv / m) * (dout - dbeta - xhat * dgamma)")),
+    wrong("spatial_bwd_bug_not_fixed", L3, "ex_spatial_backward", {"spatial_bwd_dx", "spatial_bwd_params"},
+          "reshapes dout without the transpose", ("dout.transpose(0, 2, 3, 1).reshape(-1, C)", "dout.reshape(-1, C)")),
+    wrong("spatial_bwd_params_keepdims", L3, "ex_spatial_backward", {"spatial_bwd_params"},
+          "dgamma, dbeta of shape (1, C, 1, 1)",
+          ("return dx.reshape(N, H, W, C).transpose(0, 3, 1, 2), dgamma, dbeta",
+           "return dx.reshape(N, H, W, C).transpose(0, 3, 1, 2), dgamma.reshape(1, C, 1, 1), dbeta.reshape(1, C, 1, 1)")),
+    # lesson 4: running statistics, eval mode, the layer, folding
+    wrong("momentum_flipped", L4, "ex_update_running_stats",
+          {"running_update_direction", "running_update_cumulative", "layer_running_buffers"},
+          "Keras/CS231n direction with PyTorch's momentum",
+          ("new_mean = (1 - factor) * running_mean + factor * batch_mean",
+           "new_mean = factor * running_mean + (1 - factor) * batch_mean"),
+          ("new_var = (1 - factor) * running_var + factor * unbiased",
+           "new_var = factor * running_var + (1 - factor) * unbiased")),
+    wrong("running_var_biased", L4, "ex_update_running_stats", {"running_update_unbiased", "layer_running_buffers"},
+          "running variance from the biased batch variance", ("unbiased = batch_var * m / (m - 1)", "unbiased = batch_var")),
+    wrong("momentum_none_ignored", L4, "ex_update_running_stats", {"running_update_cumulative", "layer_running_buffers"},
+          "momentum=None treated as 0.1",
+          ("factor = 1.0 / num_batches_tracked if momentum is None else momentum",
+           "factor = 0.1 if momentum is None else momentum")),
+    wrong("running_update_in_place", L4, "ex_update_running_stats", {"running_update_no_mutation"},
+          "updates the running arrays in place", replace='''
+def update_running_stats(running_mean, running_var, batch_mean, batch_var, m, momentum=0.1,
+                         num_batches_tracked=1):
+    factor = 1.0 / num_batches_tracked if momentum is None else momentum
+    running_mean *= 1 - factor
+    running_mean += factor * batch_mean
+    running_var *= 1 - factor
+    running_var += factor * batch_var * m / (m - 1)
+    return running_mean, running_var
+'''),
+    wrong("eval_uses_batch_stats", L4, "ex_batchnorm_eval", {"eval_values_2d", "eval_values_4d", "layer_eval"},
+          "eval mode normalises with batch statistics", replace='''
+def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    xhat = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    return gamma.reshape(shape) * xhat + beta.reshape(shape)
+'''),
+    wrong("eval_stats_along_last_axis", L4, "ex_batchnorm_eval", {"eval_values_4d", "layer_eval"},
+          "(C,) statistics broadcast along W of (N, C, H, W)", replace='''
+def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
+    return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
+'''),
+    wrong("eval_var_as_std", L4, "ex_batchnorm_eval", {"eval_values_2d", "eval_values_4d", "layer_eval"},
+          "divides by running_var + eps", ("np.sqrt(running_var.reshape(shape) + eps)", "(running_var.reshape(shape) + eps)")),
+    wrong("layer_running_var_starts_at_zero", L4, "ex_batchnorm_layer", {"layer_init", "layer_running_buffers"},
+          "running_var initialised to 0", ("self.running_var = np.ones(num_features)", "self.running_var = np.zeros(num_features)")),
+    wrong("layer_corrects_with_n", L4, "ex_batchnorm_layer", {"layer_running_buffers"},
+          "unbiased correction with N instead of N*H*W", ("rows.var(axis=0), rows.shape[0],", "rows.var(axis=0), x.shape[0],")),
+    wrong("layer_stores_running_std", L4, "ex_batchnorm_layer", {"layer_running_buffers"},
+          "a running std instead of a variance", ("rows.var(axis=0), rows.shape[0],", "rows.std(axis=0), rows.shape[0],")),
+    wrong("layer_not_written_back", L4, "ex_batchnorm_layer", {"layer_running_buffers"},
+          "new running statistics computed but never stored",
+          ("self.running_mean, self.running_var = update_running_stats(", "running_mean, running_var = update_running_stats(")),
+    wrong("layer_updates_in_eval", L4, "ex_batchnorm_layer", {"layer_eval"},
+          "eval mode counts batches and updates the running statistics", (
+              "        if not self.training:\n            return batchnorm_eval(",
+              "        if not self.training:\n            self.num_batches_tracked += 1\n"
+              "            self.running_mean = 0.9 * self.running_mean + 0.1 * x.mean(axis=0)\n"
+              "            return batchnorm_eval(")),
+    wrong("layer_eval_flag_typo", L4, "ex_batchnorm_layer", {"layer_eval"},
+          "eval() sets a misspelt attribute, so the layer stays in training mode",
+          ("        self.training = False\n        return self", "        self.trainig = False\n        return self")),
+    wrong("fold_no_mean_shift", L4, "ex_fold_into_linear", {"fold_values"}, "running mean not subtracted from b",
+          ("(b - running_mean) * scale + beta", "b * scale + beta")),
 ]
 
 # The demo's "student with one realistic mistake".
