@@ -34,10 +34,11 @@ def test_mistake_loses_exactly_its_points(graded, variant):
         f"expected exactly {sorted(variant.fails)}")
 
 
-def test_kill_rate_is_total(graded):
+def test_kill_rate_is_total(graded, capsys):
     caught = [v.name for v in V.WRONG if lost(graded[f"wrong-{v.name}"][v.notebook])]
-    print(f"\nkill rate: {len(caught)}/{len(V.WRONG)} wrong implementations caught; "
-          f"{len(V.CORRECT)} correct variants")
+    with capsys.disabled():
+        print(f"\nkill rate: {len(caught)}/{len(V.WRONG)} wrong implementations caught; "
+              f"{len(V.CORRECT)} correct variants in {len(correct_groups())} submissions get full marks")
     assert len(caught) == len(V.WRONG)
 
 
@@ -56,3 +57,9 @@ def test_warning_on_stderr_keeps_points(graded, tmp_path):
     control.submit("warns", only(solved_assignment(control.release_dir, control.source_dir, [V.WARNS]), notebook))
     control.autograde()
     assert lost(control.grades()["warns"][notebook]), "the warning variant never wrote to stderr"
+
+
+def test_grading_twice_gives_the_same_scores(course, graded):
+    for student in ["solution", f"wrong-{V.WRONG[-1].name}"]:
+        course.autograde(student=student)
+        assert course.grades()[student] == graded[student], f"{student}: a second grading changed the scores"
