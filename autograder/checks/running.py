@@ -149,9 +149,14 @@ def layer_init(cls):
         raise AssertionError("default eps must be 1e-5 and default momentum 0.1 (PyTorch)")
 
 
-def _set_params(layer, r, c):
-    layer.gamma = r.uniform(0.5, 2.5, c)
-    layer.beta = r.uniform(-3, 3, c)
+def _layer_pairs(cls, r):
+    """(shape, student layer, reference layer) with the same non-trivial gamma and beta, for (N, C) and images."""
+    for shape in [(6, 4), (3, 5, 2, 4)]:
+        c = shape[1]
+        layer, want = cls(c), ref.BatchNorm(c)
+        layer.gamma, layer.beta = r.uniform(0.5, 2.5, c), r.uniform(-3, 3, c)
+        want.gamma, want.beta = layer.gamma.copy(), layer.beta.copy()
+        yield shape, layer, want
 
 
 def _batches(r, shape, count=3):
@@ -161,11 +166,7 @@ def _batches(r, shape, count=3):
 @register("layer_train_forward")
 def layer_train_forward(cls):
     r = rng(421)
-    for shape in [(6, 4), (3, 5, 2, 4)]:
-        c = shape[1]
-        layer, want = cls(c), ref.BatchNorm(c)
-        _set_params(layer, r, c)
-        want.gamma, want.beta = layer.gamma.copy(), layer.beta.copy()
+    for shape, layer, want in _layer_pairs(cls, r):
         for i, x in enumerate(_batches(r, shape, 2)):
             h.check_array(f"training-mode output for batch {i + 1} of shape {shape}",
                           h.call(layer.forward, x.copy()), want.forward(x))
@@ -262,11 +263,7 @@ def layer_eval(cls):
 @register("layer_backward")
 def layer_backward(cls):
     r = rng(424)
-    for shape in [(6, 4), (3, 5, 2, 4)]:
-        c = shape[1]
-        layer, want = cls(c), ref.BatchNorm(c)
-        _set_params(layer, r, c)
-        want.gamma, want.beta = layer.gamma.copy(), layer.beta.copy()
+    for shape, layer, want in _layer_pairs(cls, r):
         x = _batches(r, shape, 1)[0]
         dout = r.standard_normal(shape)
         h.call(layer.forward, x.copy())
