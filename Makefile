@@ -9,13 +9,16 @@ ASSIGNMENT := batchnorm
 export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: test demo lab assignment venv clean
+.PHONY: test demo bench lab assignment venv clean
 
 test: $(READY)            ## everything CI checks
 	$(BIN)/python -m pytest
 
 demo: $(READY)            ## grade a sample class on the embedded default (SQLite)
 	$(BIN)/python -m autograder.demo
+
+bench: $(READY)           ## grading cost: seconds to execute each notebook
+	$(BIN)/python -m autograder.bench
 
 lab: $(READY)             ## open the student release in JupyterLab
 	$(BIN)/jupyter lab course/$(ASSIGNMENT)

@@ -184,3 +184,44 @@ def fold_into_linear(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
     """
     scale = gamma / np.sqrt(running_var + eps)
     return W * scale, (b - running_mean) * scale + beta
+
+
+# --- Lesson 5: batch norm inside a network --------------------------------------------
+
+def layernorm_forward(x, gamma, beta, eps=1e-5):
+    """Layer norm of ``x: (N, D)``: statistics per sample over axis 1. gamma, beta: (D,)."""
+    mean = x.mean(axis=1, keepdims=True)
+    var = x.var(axis=1, keepdims=True)
+    return gamma * (x - mean) / np.sqrt(var + eps) + beta
+
+
+def network_forward(net, x):
+    """Scores of the MLP ``net`` (see bn_helpers.init_network) for x: (N, D_in) -> (scores, caches)."""
+    from .checks import helpers as h
+    caches = []
+    for i in range(len(net["W"]) - 1):
+        x, affine = h.affine_forward(x, net["W"][i], net["b"][i])
+        if net["bn"]:
+            x = net["bn"][i].forward(x)
+        x, relu = h.relu_forward(x)
+        caches.append((affine, relu))
+    scores, affine = h.affine_forward(x, net["W"][-1], net["b"][-1])
+    caches.append(affine)
+    return scores, caches
+
+
+def network_backward(net, dscores, caches):
+    """Gradients of the MLP: {"W": [...], "b": [...], "gamma": [...], "beta": [...]}, one entry per layer."""
+    from .checks import helpers as h
+    layers = len(net["W"])
+    grads = {"W": [None] * layers, "b": [None] * layers,
+             "gamma": [None] * len(net["bn"]), "beta": [None] * len(net["bn"])}
+    d, grads["W"][-1], grads["b"][-1] = h.affine_backward(dscores, caches[-1])
+    for i in reversed(range(layers - 1)):
+        affine, relu = caches[i]
+        d = h.relu_backward(d, relu)
+        if net["bn"]:
+            d = net["bn"][i].backward(d)
+            grads["gamma"][i], grads["beta"][i] = net["bn"][i].dgamma, net["bn"][i].dbeta
+        d, grads["W"][i], grads["b"][i] = h.affine_backward(d, affine)
+    return grads

@@ -234,6 +234,53 @@ def fold_into_linear(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
                    "statistics over axes, folding with a diagonal matrix"),
 ]
 
+L5 = "05_batchnorm_in_a_network"
+
+CORRECT += [
+    Variant("network_written_differently", L5, {
+        "ex_layernorm_forward": code('''
+def layernorm_forward(x, gamma, beta, eps=1e-5):
+    xt = x.T                                      # (D, N): examples become columns
+    xhat = (xt - xt.mean(axis=0)) / np.sqrt(xt.var(axis=0) + eps)
+    return xhat.T * gamma + beta
+'''),
+        "ex_network_forward": code('''
+def network_forward(net, x, record=None):
+    caches = []
+    hidden = len(net["W"]) - 1
+    for i, (W, b) in enumerate(zip(net["W"], net["b"])):
+        z = x @ W + b
+        if i == hidden:
+            caches.append({"x": x, "W": W})
+            return z, caches
+        if net["bn"]:
+            z = net["bn"][i].forward(z)
+        mask = z > 0
+        caches.append({"x": x, "W": W, "mask": mask})
+        x = z * mask
+        if record is not None:
+            record.append(x)
+'''),
+        "ex_network_backward": code('''
+def network_backward(net, dscores, caches):
+    grads = {"W": [], "b": [], "gamma": [], "beta": []}
+    d = dscores
+    for i in range(len(caches) - 1, -1, -1):
+        c = caches[i]
+        if "mask" in c:
+            d = d * c["mask"]
+            if net["bn"]:
+                d = net["bn"][i].backward(d)
+                grads["gamma"].insert(0, net["bn"][i].dgamma)
+                grads["beta"].insert(0, net["bn"][i].dbeta)
+        grads["W"].insert(0, c["x"].T @ d)
+        grads["b"].insert(0, d.sum(axis=0))
+        d = d @ c["W"].T
+    return grads
+'''),
+    }, description="layer norm through a transpose; dict caches with ReLU masks; gradients built by insert"),
+]
+
 # A correct answer that also prints a Python warning (stderr) while it is tested.
 WARNS = Variant("standardize_with_warning", L1, {"ex_standardize_columns": edit((
     "    return (x - x.mean(axis=0)) / x.std(axis=0)",
@@ -400,6 +447,35 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
           ("        self.training = False\n        return self", "        self.trainig = False\n        return self")),
     wrong("fold_no_mean_shift", L4, "ex_fold_into_linear", {"fold_values"}, "running mean not subtracted from b",
           ("(b - running_mean) * scale + beta", "b * scale + beta")),
+]
+
+WRONG += [
+    # lesson 5: layer norm and the network
+    wrong("layernorm_batch_axis", L5, "ex_layernorm_forward", {"layernorm_values"}, "statistics over axis 0",
+          ("mu = x.mean(axis=1, keepdims=True)", "mu = x.mean(axis=0, keepdims=True)"),
+          ("var = x.var(axis=1, keepdims=True)", "var = x.var(axis=0, keepdims=True)")),
+    wrong("layernorm_no_keepdims", L5, "ex_layernorm_forward", {"layernorm_values"}, "(N,) statistics",
+          ("mu = x.mean(axis=1, keepdims=True)", "mu = x.mean(axis=1)"),
+          ("var = x.var(axis=1, keepdims=True)", "var = x.var(axis=1)")),
+    Variant("net_relu_before_bn", L5, {
+        "ex_network_forward": edit(("        if net[\"bn\"]:\n            x = net[\"bn\"][i].forward(x)\n"
+                                    "        x, relu_cache = relu_forward(x)\n",
+                                    "        x, relu_cache = relu_forward(x)\n"
+                                    "        if net[\"bn\"]:\n            x = net[\"bn\"][i].forward(x)\n")),
+        "ex_network_backward": edit(("        d = relu_backward(d, relu_cache)\n        if net[\"bn\"]:\n"
+                                     "            d = net[\"bn\"][i].backward(d)\n"
+                                     "            grads[\"gamma\"][i], grads[\"beta\"][i] = net[\"bn\"][i].dgamma, net[\"bn\"][i].dbeta\n",
+                                     "        if net[\"bn\"]:\n            d = net[\"bn\"][i].backward(d)\n"
+                                     "            grads[\"gamma\"][i], grads[\"beta\"][i] = net[\"bn\"][i].dgamma, net[\"bn\"][i].dbeta\n"
+                                     "        d = relu_backward(d, relu_cache)\n")),
+    }, frozenset({"net_forward", "net_backward"}),
+        "affine - ReLU - BN blocks, consistently in both passes: a different network, which still trains"),
+    wrong("net_forward_skips_bn", L5, "ex_network_forward", {"net_forward", "net_backward", "net_trains"},
+          "never calls the batch-norm layers (their backward then has no cache)",
+          ("        if net[\"bn\"]:\n            x = net[\"bn\"][i].forward(x)\n", "")),
+    wrong("net_backward_drops_gamma_grads", L5, "ex_network_backward", {"net_backward", "net_trains"},
+          "gamma and beta gradients never collected",
+          ("            grads[\"gamma\"][i], grads[\"beta\"][i] = net[\"bn\"][i].dgamma, net[\"bn\"][i].dbeta\n", "")),
 ]
 
 # The demo's "student with one realistic mistake".

@@ -1,6 +1,8 @@
 """Helpers shared by every notebook of the batch-norm course.
 
-Comparing arrays, relative errors, numerical gradients and read-only inputs.
+Comparing arrays, relative errors, numerical gradients and read-only inputs;
+for lesson 5, the parts of a small network that are not batch norm (data,
+affine and ReLU layers, softmax loss, SGD).
 Every ``check_*`` function returns None when the check passes and raises
 ``AssertionError`` with a message that says what is wrong when it fails.
 """
@@ -14,6 +16,16 @@ __all__ = [
     "check_shape",
     "check_array",
     "check_close",
+    "make_spirals",
+    "affine_forward",
+    "affine_backward",
+    "relu_forward",
+    "relu_backward",
+    "softmax_loss",
+    "init_network",
+    "set_mode",
+    "train_network",
+    "accuracy",
 ]
 
 
@@ -150,3 +162,104 @@ def check_close(name, actual, expected, tol=1e-7):
 
 def _close(a, b, tol):
     return a.shape == b.shape and rel_error(a, b) <= tol
+
+
+# --- a small network (lesson 5) -----------------------------------------------------
+
+def make_spirals(n_per_class=100, classes=3, noise=0.2, seed=0):
+    """Interleaved 2-D spirals: x (n_per_class * classes, 2) float64, labels y (n,) in 0..classes-1."""
+    r = np.random.default_rng(seed)
+    radius = np.tile(np.linspace(0.05, 1.0, n_per_class), classes)
+    label = np.repeat(np.arange(classes), n_per_class)
+    angle = label * 2 * np.pi / classes + radius * 4.0 + r.normal(0, noise, radius.size)
+    x = np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1)
+    return x, label
+
+
+def affine_forward(x, W, b):
+    """x: (N, D_in), W: (D_in, D), b: (D,) -> out (N, D), cache."""
+    return x @ W + b, (x, W)
+
+
+def affine_backward(dout, cache):
+    """dout: (N, D) -> dx (N, D_in), dW (D_in, D), db (D,)."""
+    x, W = cache
+    return dout @ W.T, x.T @ dout, dout.sum(axis=0)
+
+
+def relu_forward(x):
+    """Elementwise max(x, 0) -> out, cache."""
+    return np.maximum(x, 0), x
+
+
+def relu_backward(dout, cache):
+    """Passes the gradient where the input was positive."""
+    return dout * (cache > 0)
+
+
+def softmax_loss(scores, y):
+    """Mean softmax cross-entropy of scores (N, C) for labels y (N,) -> loss, dscores (N, C)."""
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    n = scores.shape[0]
+    dscores = np.exp(log_p)
+    dscores[np.arange(n), y] -= 1
+    return -log_p[np.arange(n), y].mean(), dscores / n
+
+
+def init_network(dims, layer=None, weight_scale=None, seed=0):
+    """Parameters of an MLP: affine - [layer] - ReLU blocks, then a last affine layer.
+
+    dims: [D_in, H_1, ..., H_k, C]. layer: a class such as BatchNorm, built as layer(H_i)
+    after every hidden affine layer; None for a plain MLP. weight_scale: std of every W,
+    or None for He initialisation sqrt(2 / fan_in). Returns {"W": [...], "b": [...], "bn": [...]}.
+    """
+    r = np.random.default_rng(seed)
+    net = {"W": [], "b": [], "bn": []}
+    for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+        scale = np.sqrt(2.0 / d_in) if weight_scale is None else weight_scale
+        net["W"].append(scale * r.standard_normal((d_in, d_out)))
+        net["b"].append(np.zeros(d_out))
+        if layer is not None and i < len(dims) - 2:
+            net["bn"].append(layer(d_out))
+    return net
+
+
+def set_mode(net, training):
+    """Put every normalisation layer of the network in training or eval mode."""
+    for bn in net["bn"]:
+        bn.training = training
+
+
+def train_network(net, forward, backward, x, y, lr=0.5, epochs=30, batch_size=50, seed=0):
+    """Plain SGD on softmax cross-entropy; returns the loss of every step.
+
+    forward(net, x) -> (scores, caches); backward(net, dscores, caches) -> grads with keys
+    "W", "b" and, with normalisation layers, "gamma", "beta" (lists, one entry per layer).
+    """
+    r = np.random.default_rng(seed)
+    set_mode(net, True)
+    losses = []
+    for _ in range(epochs):
+        order = r.permutation(len(x))
+        for start in range(0, len(x) - batch_size + 1, batch_size):
+            idx = order[start:start + batch_size]
+            scores, caches = forward(net, x[idx])
+            loss, dscores = softmax_loss(scores, y[idx])
+            grads = backward(net, dscores, caches)
+            for key in ("W", "b"):
+                for p, g in zip(net[key], grads[key]):
+                    p -= lr * g
+            for bn, dgamma, dbeta in zip(net["bn"], grads.get("gamma", []), grads.get("beta", [])):
+                bn.gamma = bn.gamma - lr * dgamma
+                bn.beta = bn.beta - lr * dbeta
+            losses.append(loss)
+    return np.array(losses)
+
+
+def accuracy(net, forward, x, y):
+    """Fraction of correct predictions in eval mode."""
+    set_mode(net, False)
+    scores, _ = forward(net, x)
+    set_mode(net, True)
+    return float((scores.argmax(axis=1) == y).mean())
