@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -26,8 +27,16 @@ def default_db_url(root):
     return f"sqlite:///{Path(root).resolve() / 'build' / 'gradebook.db'}"
 
 
-def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60):
-    """Apply the course's nbgrader settings to the traitlets config ``c`` for a course at ``root``."""
+def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, kernel_name=None):
+    """Apply the course's nbgrader settings to the traitlets config ``c`` for a course at ``root``.
+
+    kernel_name: the kernel that executes submissions (default: the notebooks' own, python3).
+    """
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import GetGrades
+
+    from .feedback import HideHiddenTests
+
     root = Path(root).resolve()
     cd = c.CourseDirectory
     cd.root = str(root)
@@ -45,6 +54,10 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60):
     c.IgnorePattern.pattern = WARNING_PATTERN if ignore_warnings else ""
     c.Execute.timeout = cell_timeout
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    c.OverwriteCells.add_missing_cells = True  # a deleted test cell is restored and graded
+    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    if kernel_name:
+        c.Execute.kernel_name = kernel_name
 
 
 class NbgraderError(RuntimeError):
@@ -59,8 +72,11 @@ class Course:
         self.db_url = db_url or default_db_url(self.root)
 
     @classmethod
-    def create(cls, root, db_url=None, ignore_warnings=True):
-        """Make a course at ``root`` from this repository's ``solutions/`` and its own config file."""
+    def create(cls, root, db_url=None, **options):
+        """Make a course at ``root`` from this repository's ``solutions/`` and its own config file.
+
+        options: further keyword arguments of ``configure`` (ignore_warnings, cell_timeout, kernel_name).
+        """
         root = Path(root).resolve()
         if (root / "solutions").exists():
             shutil.rmtree(root / "solutions")
@@ -71,7 +87,7 @@ class Course:
             import sys
             sys.path.insert(0, {str(ROOT)!r})
             from autograder.course import configure
-            configure(c, root={str(root)!r}, db_url={db_url!r}, ignore_warnings={ignore_warnings!r})
+            configure(c, root={str(root)!r}, db_url={db_url!r}, **{options!r})
             """))
         return cls(root, db_url)
 
@@ -137,7 +153,8 @@ class Course:
     def grades(self):
         """{student: {notebook: {grade_id: (score, max_score)}}} from the gradebook."""
         out = {}
-        with Gradebook(self.db_url, COURSE_ID) as gb:
+        with warnings.catch_warnings(), Gradebook(self.db_url, COURSE_ID) as gb:
+            warnings.simplefilter("ignore")  # SQLAlchemy chatter from nbgrader's gradebook queries
             for submission in gb.assignment_submissions(ASSIGNMENT):
                 out[submission.student.id] = {
                     nb.name: {g.name: (g.score, g.max_score) for g in nb.grades}

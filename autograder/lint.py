@@ -16,8 +16,8 @@ import nbformat
 
 from .checks import names as check_names
 from .course import ROOT, ASSIGNMENT
+from .submissions import HIDDEN
 
-HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
 RAISING_CALL = re.compile(r"^(check|check_\w+|assert_\w+|call)$")
 
 

@@ -6,6 +6,7 @@ A ``Variant`` then rewrites answer cells: a correct answer written differently,
 or a realistic mistake.
 """
 import copy
+import re
 from pathlib import Path
 
 import nbformat
@@ -13,6 +14,12 @@ import nbformat
 from .variants import Variant
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
+
+
+def without_hidden_tests(source):
+    """A test cell's source as students see it."""
+    return HIDDEN.sub("", source)
 
 
 def read_notebooks(folder):

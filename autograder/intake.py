@@ -1,0 +1,228 @@
+"""Submissions in, gradable notebooks out: nothing is modified in place, every repair is reported.
+
+Accepted layouts (a folder, or a zip of one):
+
+- nbgrader's tree: ``[submitted/]<student>/batchnorm/*.ipynb``;
+- an LMS download: one folder or archive per student at the top level
+  (``<student>/...`` or ``<student>.zip``), notebooks anywhere inside. As in
+  nbgrader's ``zip_collect``, the student id is what comes before the first
+  ``_`` of a file name such as ``<student>_batchnorm.zip``.
+"""
+import io
+import json
+import re
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import nbformat
+
+from .course import ASSIGNMENT
+from .submissions import without_hidden_tests
+
+MAX_FILE_BYTES = 50 * 2 ** 20  # a notebook larger than this is not read
+
+
+@dataclass
+class Student:
+    """One student's files (relative path -> bytes) and what intake had to say about them."""
+    id: str
+    files: dict = field(default_factory=dict)
+    notebooks: dict = field(default_factory=dict)  # expected name -> NotebookNode, ready to grade
+    messages: list = field(default_factory=list)  # (level, text); level "error" needs an instructor's look
+
+    def note(self, level, text):
+        self.messages.append((level, text))
+
+    @property
+    def needs_look(self):
+        return any(level == "error" for level, _ in self.messages)
+
+
+def _safe_id(name):
+    return re.sub(r"[^A-Za-z0-9._@-]+", "-", name).strip("-.") or "unnamed"
+
+
+def _zip_files(data, prefix=""):
+    """{relative path: bytes} of a zip archive, skipping folders, unsafe paths and oversized members."""
+    out, skipped = {}, []
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            path = PurePosixPath(info.filename)
+            if info.is_dir() or path.is_absolute() or ".." in path.parts or "__MACOSX" in path.parts:
+                continue
+            if info.file_size > MAX_FILE_BYTES:
+                skipped.append(info.filename)
+                continue
+            out[prefix + path.as_posix()] = zf.read(info)
+    return out, skipped
+
+
+def _folder_files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.stat().st_size <= MAX_FILE_BYTES}
+
+
+def collect(source):
+    """Students found in a folder or zip (see the module docstring), in a stable order."""
+    source = Path(source)
+    if source.is_file():
+        files, _ = _zip_files(source.read_bytes())
+    else:
+        files = _folder_files(source)
+    tops = sorted({PurePosixPath(p).parts[0] for p in files})
+    if tops == ["submitted"] or tops == ["build"]:
+        files = {str(PurePosixPath(*PurePosixPath(p).parts[1:])): d for p, d in files.items()}
+        if tops == ["build"]:
+            files = {str(PurePosixPath(*PurePosixPath(p).parts[1:])): d for p, d in files.items()}
+    students = {}
+    for path, data in files.items():
+        parts = PurePosixPath(path).parts
+        if len(parts) == 1:
+            name = parts[0]
+            sid = _safe_id(Path(name).stem.split("_")[0])
+            student = students.setdefault(sid, Student(sid))
+            if name.lower().endswith(".zip"):
+                try:
+                    inner, skipped = _zip_files(data)
+                except zipfile.BadZipFile:
+                    student.note("error", f"{name} is not a valid zip archive")
+                    continue
+                if not inner:
+                    student.note("error", f"{name} is an empty archive")
+                for s in skipped:
+                    student.note("error", f"{s} in {name} is larger than {MAX_FILE_BYTES >> 20} MB: not read")
+                student.files.update(inner)
+            else:
+                student.files[name] = data
+        else:
+            sid = _safe_id(parts[0])
+            student = students.setdefault(sid, Student(sid))
+            inner = PurePosixPath(*parts[1:])
+            if inner.parts[0] == ASSIGNMENT and len(inner.parts) > 1:
+                inner = PurePosixPath(*inner.parts[1:])
+            student.files[inner.as_posix()] = data
+    return [students[s] for s in sorted(students)]
+
+
+def _grade_ids(nb):
+    return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
+
+
+def _read(name, data, student):
+    """A NotebookNode (nbformat 4) from bytes, or None with a message."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        student.note("error", f"{name} is not valid notebook JSON ({err.__class__.__name__}: {err}); scored 0")
+        return None
+    if not isinstance(raw, dict) or "cells" not in raw and "worksheets" not in raw:
+        student.note("error", f"{name} is JSON but not a notebook; scored 0")
+        return None
+    try:
+        version = int(raw.get("nbformat", 0))
+        nb = nbformat.reads(json.dumps(raw), as_version=4)
+    except Exception as err:  # nbformat raises several kinds of errors for broken notebooks
+        student.note("error", f"{name} could not be read as a notebook ({err}); scored 0")
+        return None
+    if version < 4:
+        student.note("info", f"{name} was in nbformat {version}; converted to nbformat 4")
+    return nb
+
+
+def _repair_grade_cells(name, nb, source_nb, student):
+    """Make a notebook's nbgrader metadata consistent with the source; report each repair."""
+    source_ids = {c.metadata["nbgrader"]["grade_id"]: c for c in source_nb.cells if "nbgrader" in c.metadata}
+    source_solutions = [g for g, c in source_ids.items() if c.metadata["nbgrader"].get("solution")]
+    seen = set()
+    unknown_solutions = []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if not meta:
+            continue
+        gid = meta.get("grade_id")
+        if gid in seen:
+            del cell.metadata["nbgrader"]
+            student.note("info", f"{name}: a second cell with grade id {gid!r} (a duplicated cell) is graded "
+                                 "as ordinary code")
+            continue
+        if gid not in source_ids:
+            if meta.get("solution"):
+                unknown_solutions.append(cell)
+            else:
+                del cell.metadata["nbgrader"]
+                student.note("error", f"{name}: a test cell's grade id was changed to {gid!r}; the original test "
+                                      "is restored and graded")
+            continue
+        seen.add(gid)
+        if not meta.get("solution") and cell.source.strip() != without_hidden_tests(source_ids[gid].source).strip():
+            student.note("error", f"{name}: the locked test cell {gid} was edited; graded with the original")
+    missing = [g for g in source_solutions if g not in seen]
+    for cell in unknown_solutions:
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        if len(missing) == 1 and len(unknown_solutions) == 1:
+            cell.metadata["nbgrader"]["grade_id"] = missing[0]
+            seen.add(missing[0])
+            student.note("error", f"{name}: an answer cell's grade id was changed to {gid!r}; set back to "
+                                  f"{missing[0]!r}")
+        else:
+            del cell.metadata["nbgrader"]
+            student.note("error", f"{name}: an answer cell has the unknown grade id {gid!r}; graded as ordinary code")
+    deleted = [g for g, c in source_ids.items() if c.metadata["nbgrader"].get("grade") and g not in seen
+               and not c.metadata["nbgrader"].get("solution")]
+    if deleted:
+        student.note("error", f"{name}: test cells {', '.join(deleted)} were deleted; restored and graded")
+
+
+def _unique_cell_ids(nb):
+    """Give cells with a missing or repeated id a fresh one (duplicated cells, converted notebooks)."""
+    seen = set()
+    for cell in nb.cells:
+        if not cell.get("id") or cell["id"] in seen:
+            cell["id"] = uuid.uuid4().hex[:8]
+        seen.add(cell["id"])
+
+
+def prepare(student, source_notebooks):
+    """Fill ``student.notebooks`` (expected name -> notebook) from ``student.files``; report what was done."""
+    expected = dict(source_notebooks)
+    found = {}
+    for path in sorted(student.files):
+        name = PurePosixPath(path).name
+        if name.startswith(".") or ".ipynb_checkpoints" in path:
+            continue
+        if not name.endswith(".ipynb"):
+            student.note("info", f"{path} is not a notebook; ignored")
+            continue
+        nb = _read(path, student.files[path], student)
+        if nb is None:
+            continue
+        stem = name[:-len(".ipynb")]
+        ids = _grade_ids(nb)
+        if stem in expected and stem not in found and ids:
+            found[stem] = nb
+            continue
+        matches = [n for n, src in expected.items() if n not in found and ids & _grade_ids(src)]
+        if not ids:
+            if stem in expected:
+                student.note("error", f"{path} has no nbgrader metadata (cells copied into a new notebook?): "
+                                      "it cannot be graded automatically; scored 0")
+                found[stem] = None
+            else:
+                student.note("info", f"{path} is an extra notebook; ignored")
+        elif len(matches) == 1:
+            found[matches[0]] = nb
+            student.note("error", f"{path} was renamed; graded as {matches[0]}.ipynb")
+        else:
+            student.note("info", f"{path} is an extra notebook; ignored")
+    for name, src in expected.items():
+        nb = found.get(name)
+        if nb is None:
+            if name not in found:
+                student.note("error", f"{name}.ipynb is missing; scored 0")
+            continue
+        _repair_grade_cells(f"{name}.ipynb", nb, src, student)
+        _unique_cell_ids(nb)
+        student.notebooks[name] = nb
+    return student

@@ -1,0 +1,323 @@
+"""Grade a whole class with nbgrader, in parallel, with nothing lost.
+
+1. intake: every submission is copied (never modified in place), read, repaired
+   where nbgrader would otherwise fail, and every repair is reported;
+2. autograde: worker processes each run nbgrader's own ``autograde`` in-process
+   (nbgrader's start-up is paid once per worker, not once per student), one
+   (student, notebook) at a time, in kernels with a memory limit; a notebook that
+   runs past its time limit has its worker killed and replaced;
+3. feedback: nbgrader's ``generate_feedback``, without the hidden tests' source;
+4. ``grades.csv``, and a class report (text and HTML).
+"""
+import csv
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+
+import nbformat
+import psutil
+
+from . import intake
+from .course import ASSIGNMENT, ROOT, Course, default_db_url
+
+KERNEL = "batchnorm-graded"
+
+
+@dataclass
+class Settings:
+    workers: int = os.cpu_count() or 1
+    cell_timeout: int = 60          # seconds per cell (nbgrader's Execute.timeout)
+    notebook_timeout: int = 300     # seconds per notebook, the whole notebook
+    memory_limit: int = 2 * 2 ** 30  # bytes of address space per kernel
+    db_url: str = None              # default: SQLite in the output folder
+
+
+@dataclass
+class Result:
+    """One student's outcome."""
+    student: str
+    scores: dict = field(default_factory=dict)    # notebook -> {grade_id: (score, max)}
+    messages: list = field(default_factory=list)  # (level, text)
+
+    @property
+    def total(self):
+        return sum(s for nb in self.scores.values() for s, _ in nb.values())
+
+    @property
+    def max_total(self):
+        return sum(m for nb in self.scores.values() for _, m in nb.values())
+
+    @property
+    def needs_look(self):
+        return any(level == "error" for level, _ in self.messages)
+
+
+def sqlite_url(root):
+    """The default gradebook, with a long lock timeout so that concurrent workers wait instead of failing."""
+    return default_db_url(root) + "?timeout=120"
+
+
+def write_kernelspec(folder, memory_limit):
+    """A kernel that runs submissions under a memory limit (see autograder/limited_kernel.py)."""
+    spec = Path(folder) / "kernels" / KERNEL
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "autograder.limited_kernel", "-f", "{connection_file}"],
+        "display_name": "Python 3 (graded, memory-limited)",
+        "language": "python",
+        "env": {"BATCHNORM_KERNEL_MEMORY": str(memory_limit), "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2",
+                "PYTHONPATH": str(ROOT), "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+    }, indent=1))
+
+
+# --- workers -------------------------------------------------------------------
+
+def _worker(conn, root, db_url, cell_timeout):
+    """Grade tasks received on ``conn`` until told to stop; nbgrader is imported once.
+
+    A task is (kind, student, notebooks): one student's notebooks are graded one after
+    another (two workers never share a student's folder or gradebook rows). Before each
+    notebook the worker sends ("start", notebook), after it ("done", notebook, ok, log, error).
+    """
+    os.environ["JUPYTER_PATH"] = str(Path(root) / "build" / "jupyter")
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    from .course import configure
+
+    config = Config()
+    configure(config, root=root, db_url=db_url, cell_timeout=cell_timeout, kernel_name=KERNEL)
+    config.NbGraderAPI.log_level = "WARN"
+    # Unix sockets: kernels started at the same moment by two workers cannot pick the same TCP port.
+    # An absolute, short prefix per worker: nbgrader changes folders, and socket paths are limited in length.
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = os.path.join(tempfile.gettempdir(), f"bn-kernel-{os.getpid()}")
+    api = NbGraderAPI(config=config)
+    while True:
+        task = conn.recv()
+        if task is None:
+            return
+        kind, student, notebooks = task
+        for notebook in notebooks:
+            conn.send(("start", notebook))
+            api.coursedir.notebook_id = notebook
+            if kind == "autograde":
+                result = api.autograde(ASSIGNMENT, student, force=True, create=True)
+            else:
+                result = api.generate_feedback(ASSIGNMENT, student, force=True)
+            conn.send(("done", notebook, bool(result.get("success")), result.get("log", ""),
+                       result.get("error", "")))
+        conn.send(("finished",))
+
+
+class Pool:
+    """Worker processes, one student at a time each; a notebook past its deadline kills its worker."""
+
+    def __init__(self, size, root, db_url, cell_timeout):
+        self.args = (str(root), db_url, cell_timeout)
+        self.context = multiprocessing.get_context("spawn")
+        self.workers = [self._start() for _ in range(size)]
+
+    def _start(self):
+        parent, child = self.context.Pipe()
+        process = self.context.Process(target=_worker, args=(child, *self.args), daemon=True)
+        process.start()
+        return {"process": process, "conn": parent, "task": None, "notebook": None, "since": None, "left": []}
+
+    @staticmethod
+    def _kill(worker):
+        """Kill a worker and its kernels (kernels orphaned by a dead worker stop by themselves)."""
+        try:
+            process = psutil.Process(worker["process"].pid)
+            victims = process.children(recursive=True) + [process]
+        except psutil.NoSuchProcess:
+            victims = []
+        for p in victims:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        worker["process"].join(5)
+
+    def run(self, tasks, deadline, on_done):
+        """Run every task; call on_done(kind, student, notebook, ok, log, error) once per notebook,
+        for notebooks that timed out or whose worker crashed too."""
+        pending = list(tasks)
+        while pending or any(w["task"] for w in self.workers):
+            for w in self.workers:
+                if w["task"] is None and pending:
+                    task = pending.pop(0)
+                    w.update(task=task, notebook=None, since=time.monotonic(), left=list(task[2]))
+                    w["conn"].send(task)
+            busy = [w for w in self.workers if w["task"] is not None]
+            ready = wait([w["conn"] for w in busy], timeout=1.0)
+            for i, w in enumerate(self.workers):
+                if w["task"] is None:
+                    continue
+                kind, student, _ = w["task"]
+                failure = None
+                if w["conn"] in ready:
+                    try:
+                        message = w["conn"].recv()
+                    except (EOFError, OSError):
+                        failure = "the grading worker died"
+                    else:
+                        if message[0] == "start":
+                            w["notebook"], w["since"] = message[1], time.monotonic()
+                        elif message[0] == "done":
+                            w["left"].remove(message[1])
+                            on_done(kind, student, *message[1:])
+                        else:
+                            w["task"] = None
+                elif w["notebook"] and time.monotonic() - w["since"] > deadline:
+                    failure = f"TIMEOUT after {deadline} s"
+                if failure:
+                    current = w["notebook"] or w["left"][0]
+                    on_done(kind, student, current, False, "", failure)
+                    rest = [n for n in w["left"] if n != current]
+                    self._kill(w)
+                    self.workers[i] = self._start()
+                    if rest:
+                        pending.insert(0, (kind, student, rest))
+
+    def close(self):
+        for w in self.workers:
+            try:
+                w["conn"].send(None)
+            except OSError:
+                pass
+        for w in self.workers:
+            w["process"].join(10)
+            if w["process"].is_alive():
+                self._kill(w)
+
+
+# --- what the logs and notebooks say ---------------------------------------------
+
+def _log_messages(notebook, log, error):
+    out = []
+    text = log + error
+    if error.startswith("TIMEOUT"):
+        out.append(("error", f"{notebook}: ran past the whole-notebook limit ({error[len('TIMEOUT after '):]}); "
+                             "scored 0 (an infinite loop or very slow code?)"))
+    elif "DeadKernelError" in text or "Kernel died" in text or "kernel died" in text:
+        out.append(("error", f"{notebook}: the kernel died (os._exit, a crash, or out of memory); scored 0"))
+    elif error and "worker died" in error:
+        out.append(("error", f"{notebook}: the grading process died; scored 0"))
+    elif error:
+        last = [line for line in error.strip().splitlines() if line.strip()][-1:] or ["?"]
+        out.append(("error", f"{notebook}: nbgrader could not grade it ({last[0].strip()[:200]}); scored 0"))
+    return out
+
+
+def _notebook_messages(path, notebook):
+    """Errors worth an instructor's look, read from an autograded notebook's outputs."""
+    out = []
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:
+        return out
+    names = {o.get("ename") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"}
+    if "CellTimeoutError" in names:
+        out.append(("error", f"{notebook}: a cell ran past the per-cell time limit (an infinite loop?)"))
+    if "MemoryError" in names:
+        out.append(("error", f"{notebook}: a cell ran out of memory (the kernel's limit)"))
+    if "SystemExit" in names:
+        out.append(("error", f"{notebook}: the notebook calls sys.exit()"))
+    if any("Output truncated" in o.get("text", "") for c in nb.cells for o in c.get("outputs", [])):
+        out.append(("info", f"{notebook}: a cell printed more than nbgrader keeps; its output was truncated"))
+    return out
+
+
+# --- the whole class ------------------------------------------------------------
+
+def source_points(course):
+    """{notebook: {grade_id: max points}} of the assignment."""
+    out = {}
+    for path in sorted(course.source_dir.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        out[path.stem] = {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
+                          for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    return out
+
+
+def grade_class(source, out_dir, settings=None, progress=True, timings=None):
+    """Grade every submission in ``source`` (folder or zip) into ``out_dir``; returns the list of Results.
+
+    timings: a dict that receives the seconds of the autograde phase (for the benchmark).
+    """
+    timings = {} if timings is None else timings
+    from tqdm import tqdm
+
+    settings = settings or Settings()
+    out_dir = Path(out_dir).resolve()
+    root = out_dir / "course"
+    db_url = settings.db_url or sqlite_url(root)
+    course = Course.create(root, db_url=db_url, cell_timeout=settings.cell_timeout, kernel_name=KERNEL)
+    write_kernelspec(root / "build" / "jupyter", settings.memory_limit)
+    course.generate()
+    sources = {p.stem: nbformat.read(p, as_version=4) for p in sorted(course.source_dir.glob("*.ipynb"))}
+    points = source_points(course)
+
+    students = intake.collect(source)
+    results = {}
+    tasks = []
+    for student in students:
+        intake.prepare(student, sources)
+        results[student.id] = Result(student.id, messages=list(student.messages))
+        if student.notebooks:
+            course.submit(student.id, student.notebooks)
+            tasks.append(("autograde", student.id, list(student.notebooks)))
+
+    count = sum(len(t[2]) for t in tasks)
+    bar = tqdm(total=count, desc="autograde", unit="notebook", disable=not progress, file=sys.stderr)
+
+    def graded(kind, student, notebook, ok, log, error):
+        results[student].messages += _log_messages(f"{notebook}.ipynb", log, "" if ok else error)
+        bar.update(1)
+
+    pool = Pool(min(settings.workers, max(1, len(tasks))), root, db_url, settings.cell_timeout)
+    try:
+        started = time.monotonic()
+        pool.run(tasks, settings.notebook_timeout, graded)
+        timings["autograde"] = time.monotonic() - started
+        bar.close()
+        bar = tqdm(total=len(tasks), desc="feedback", unit="student", disable=not progress, file=sys.stderr)
+        pool.run([("feedback", student, ["*"]) for _, student, _ in tasks], settings.notebook_timeout,
+                 lambda *done: bar.update(1))
+        bar.close()
+    finally:
+        pool.close()
+
+    gradebook = course.grades()
+    for sid, result in results.items():
+        for notebook, cells in points.items():
+            got = gradebook.get(sid, {}).get(notebook, {})
+            result.scores[notebook] = {g: (float(got.get(g, (0, m))[0] or 0), m) for g, m in cells.items()}
+            result.messages += _notebook_messages(course.autograded_dir(sid) / f"{notebook}.ipynb",
+                                                  f"{notebook}.ipynb")
+    ordered = [results[s.id] for s in students]
+    write_outputs(out_dir, ordered, points, course)
+    return ordered
+
+
+def write_outputs(out_dir, results, points, course):
+    """grades.csv, report.txt and report.html in ``out_dir``."""
+    from .report import html_report, text_report
+    notebooks = list(points)
+    with open(out_dir / "grades.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student", *notebooks, "score", "max_score", "needs_look", "messages"])
+        for r in results:
+            w.writerow([r.student, *(f"{sum(s for s, _ in r.scores[n].values()):g}" for n in notebooks),
+                        f"{r.total:g}", f"{r.max_total:g}", "yes" if r.needs_look else "no",
+                        " | ".join(text for _, text in r.messages)])
+    (out_dir / "report.txt").write_text(text_report(results, points))
+    (out_dir / "report.html").write_text(html_report(results, points, course))

@@ -1,0 +1,108 @@
+"""The class report: score distribution, per-test pass rates, submissions that need a look."""
+import base64
+import io
+import statistics
+
+import jinja2
+
+
+def pass_rates(results, points):
+    """[(notebook, grade_id, passed, total)], lowest pass rate first."""
+    rows = []
+    for notebook, cells in points.items():
+        for gid, max_points in cells.items():
+            passed = sum(1 for r in results if r.scores[notebook][gid][0] >= max_points)
+            rows.append((notebook, gid, passed, len(results)))
+    return sorted(rows, key=lambda row: (row[2] / max(row[3], 1), row[0], row[1]))
+
+
+def summary(results):
+    totals = [r.total for r in results]
+    if not totals:
+        return {"count": 0, "mean": 0, "median": 0, "min": 0, "max": 0, "out_of": 0}
+    return {"count": len(totals), "mean": statistics.mean(totals), "median": statistics.median(totals),
+            "min": min(totals), "max": max(totals), "out_of": results[0].max_total}
+
+
+def text_report(results, points):
+    s = summary(results)
+    lines = [f"{s['count']} submissions graded: mean {s['mean']:.1f}, median {s['median']:g}, "
+             f"min {s['min']:g}, max {s['max']:g} (out of {s['out_of']:g})", "", "score distribution:"]
+    out_of = s["out_of"] or 1
+    bins = [0] * 10
+    for r in results:
+        bins[min(9, int(10 * r.total / out_of))] += 1
+    for i, count in enumerate(bins):
+        lines.append(f"  {10 * i:3d}-{10 * i + 9 if i < 9 else 100:3d}%  {'#' * count} {count}")
+    lines += ["", "tests the class failed most (pass rate):"]
+    for notebook, gid, passed, total in pass_rates(results, points)[:12]:
+        lines.append(f"  {passed:3d}/{total:<3d} {gid}  ({notebook})")
+    look = [r for r in results if r.needs_look]
+    lines += ["", f"needs an instructor's look ({len(look)}):"]
+    for r in look:
+        lines.append(f"  {r.student} ({r.total:g}/{r.max_total:g}):")
+        lines += [f"    - {text}" for level, text in r.messages if level == "error"]
+    noted = [r for r in results if any(level == "info" for level, _ in r.messages)]
+    lines += ["", f"repaired or ignored on the way in ({len(noted)}):"]
+    for r in noted:
+        lines += [f"  {r.student}: {text}" for level, text in r.messages if level == "info"]
+    return "\n".join(lines) + "\n"
+
+
+def _png(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _figures(results, points):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = summary(results)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist([r.total for r in results], bins=range(0, int(s["out_of"]) + 6, 5), color="tab:blue")
+    ax.set_xlabel(f"score (out of {s['out_of']:g})")
+    ax.set_ylabel("students")
+    ax.set_title("Score distribution")
+    hist = _png(fig)
+    plt.close(fig)
+    rows = pass_rates(results, points)
+    fig, ax = plt.subplots(figsize=(7, 0.22 * len(rows) + 1))
+    ax.barh([gid for _, gid, _, _ in rows][::-1], [p / max(t, 1) for _, _, p, t in rows][::-1], color="tab:orange")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of the class with full points")
+    ax.set_title("Pass rate per test")
+    ax.tick_params(axis="y", labelsize=7)
+    rates = _png(fig)
+    plt.close(fig)
+    return hist, rates
+
+
+TEMPLATE = jinja2.Template("""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Batch norm: class report</title>
+<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.look{background:#fff3e0}</style></head><body>
+<h1>Class report</h1>
+<p>{{ s.count }} submissions: mean {{ "%.1f"|format(s.mean) }}, median {{ s.median }}, min {{ s.min }},
+max {{ s.max }} (out of {{ s.out_of }}).</p>
+<img alt="score distribution" src="data:image/png;base64,{{ hist }}">
+<h2>Needs an instructor's look ({{ look|length }})</h2>
+<ul>{% for r in look %}<li><b>{{ r.student }}</b> ({{ r.total }}/{{ r.max_total }})<ul>
+{% for level, text in r.messages if level == "error" %}<li>{{ text }}</li>{% endfor %}</ul></li>{% endfor %}</ul>
+<h2>Pass rate per test</h2>
+<img alt="pass rates" src="data:image/png;base64,{{ rates }}">
+<h2>Grades</h2>
+<table><tr><th>student</th>{% for n in notebooks %}<th>{{ n.split("_")[0] }}</th>{% endfor %}<th>score</th></tr>
+{% for r in results %}<tr{% if r.needs_look %} class="look"{% endif %}><td>{{ r.student }}</td>
+{% for n in notebooks %}<td>{{ r.scores[n].values()|map("first")|sum }}</td>{% endfor %}
+<td>{{ r.total }}/{{ r.max_total }}</td></tr>{% endfor %}</table>
+</body></html>
+""", autoescape=True)
+
+
+def html_report(results, points, course=None):
+    hist, rates = _figures(results, points)
+    return TEMPLATE.render(s=summary(results), hist=hist, rates=rates, results=results,
+                           look=[r for r in results if r.needs_look], notebooks=list(points))

@@ -1,0 +1,197 @@
+"""A sample class as an LMS download: good work, realistic mistakes, and broken submissions.
+
+Each broken case is one function of the solved notebooks returning the files a
+student handed in ({relative path: bytes}); ``write_class`` stores every student
+as ``<student>_batchnorm.zip`` (or a folder), as a learning-management system would.
+"""
+import copy
+import io
+import zipfile
+from pathlib import Path
+
+import nbformat
+
+from . import variants as V
+from .submissions import grade_id, is_answer, read_notebooks, solved_assignment
+
+
+def files_of(notebooks):
+    return {f"{name}.ipynb": nbformat.writes(nb).encode() for name, nb in notebooks.items()}
+
+
+def _first(nb, test):
+    return next(c for c in nb.cells if test(c))
+
+
+def _is_test(cell):
+    meta = cell.metadata.get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _append_to_answer(notebooks, name, code):
+    """Copy of the notebooks with `code` run at the end of the first answer cell of notebook `name`."""
+    nbs = copy.deepcopy(notebooks)
+    cell = _first(nbs[name], is_answer)
+    cell.source += "\n" + code
+    return nbs
+
+
+L1, L2, L3, L4, L5 = "01_axis_means_keepdims", "02_forward", "03_backward", "04_running_statistics", \
+    "05_batchnorm_in_a_network"
+
+
+def invalid_json(s):
+    out = files_of(s.solved)
+    out[f"{L2}.ipynb"] = out[f"{L2}.ipynb"][:-200]
+    return out
+
+
+def old_nbformat(s):
+    out = files_of(s.solved)
+    v3 = nbformat.convert(copy.deepcopy(s.solved[L1]), 3)  # convert works in place
+    out[f"{L1}.ipynb"] = nbformat.writes(v3, version=3).encode()
+    return out
+
+
+def missing_notebook(s):
+    return files_of({n: nb for n, nb in s.solved.items() if n != L5})
+
+
+def renamed_notebook(s):
+    out = files_of(s.solved)
+    out[f"{L3} (1).ipynb"] = out.pop(f"{L3}.ipynb")
+    return out
+
+
+def extra_notebook(s):
+    out = files_of(s.solved)
+    out["scratch.ipynb"] = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])).encode()
+    return out
+
+
+def deleted_test_cell(s):
+    nbs = copy.deepcopy(s.solved)
+    nbs[L1].cells.remove(_first(nbs[L1], _is_test))
+    return files_of(nbs)
+
+
+def duplicated_cells(s):
+    nbs = copy.deepcopy(s.solved)
+    for test in (is_answer, _is_test):
+        cell = _first(nbs[L2], test)
+        nbs[L2].cells.insert(nbs[L2].cells.index(cell) + 1, copy.deepcopy(cell))
+    return files_of(nbs)
+
+
+def changed_grade_ids(s):
+    nbs = copy.deepcopy(s.solved)
+    _first(nbs[L1], _is_test).metadata["nbgrader"]["grade_id"] = "my_test"
+    _first(nbs[L2], is_answer).metadata["nbgrader"]["grade_id"] = "my_answer"
+    return files_of(nbs)
+
+
+def no_metadata(s):
+    nbs = copy.deepcopy(s.solved)
+    for cell in nbs[L3].cells:
+        cell.metadata.pop("nbgrader", None)
+    return files_of(nbs)
+
+
+def edited_test_cell(s):
+    """The demo mistake, with the test cell that catches it replaced by `pass`."""
+    variant = V.by_name(V.DEMO_MISTAKE)
+    nbs = s.with_variant(variant)
+    cell = next(c for c in nbs[variant.notebook].cells if grade_id(c) == sorted(variant.fails)[0])
+    cell.source = "pass"
+    return files_of(nbs)
+
+
+def infinite_loop(s):
+    return files_of(_append_to_answer(s.solved, L4, "while True:\n    pass"))
+
+
+def too_much_memory(s):
+    return files_of(_append_to_answer(s.solved, L4, "hog = np.ones(1 << 34)  # 128 GiB"))
+
+
+def kernel_exit(s):
+    return files_of(_append_to_answer(s.solved, L3, "import os\nos._exit(1)"))
+
+
+def calls_sys_exit(s):
+    return files_of(_append_to_answer(s.solved, L4, "import sys\nsys.exit(0)"))
+
+
+def floods_output(s):
+    return files_of(_append_to_answer(s.solved, L1, "for i in range(2_000_000):\n    print(i)"))
+
+
+def slow_notebook(s):
+    """Cells that each stay under the per-cell limit but add up past the whole-notebook limit."""
+    nbs = copy.deepcopy(s.solved)
+    for cell in [c for c in nbs[L4].cells if is_answer(c)][:3]:
+        cell.source += "\nimport time\ntime.sleep(8)"
+    return files_of(nbs)
+
+
+def empty_archive(s):
+    return {}
+
+
+def not_a_notebook(s):
+    return {"homework.pdf": b"%PDF-1.4\n% not a notebook\n", f"{L1}.ipynb": b"\x89PNG\r\n\x1a\n binary"}
+
+
+BROKEN = [invalid_json, old_nbformat, missing_notebook, renamed_notebook, extra_notebook, deleted_test_cell,
+          duplicated_cells, changed_grade_ids, no_metadata, edited_test_cell, infinite_loop, too_much_memory,
+          kernel_exit, calls_sys_exit, floods_output, empty_archive, not_a_notebook]
+
+class Sample:
+    """The solved assignment, and the same with a variant applied."""
+
+    def __init__(self, release_dir, source_dir):
+        self.release_dir, self.source_dir = release_dir, source_dir
+        self.solved = solved_assignment(release_dir, source_dir)
+
+    def with_variant(self, *variants):
+        return solved_assignment(self.release_dir, self.source_dir, variants)
+
+
+DEMO_MISTAKES = ["fwd_layer_norm_axis", "fwd_eps_outside_sqrt", "spatial_reshape_no_transpose",
+                 "staged_var_branch_overwritten", "bwd_stray_unbiased_factor", "spatial_bwd_bug_not_fixed",
+                 "momentum_flipped", "running_var_biased", "eval_uses_batch_stats", "layer_not_written_back",
+                 "layernorm_batch_axis", "net_backward_drops_gamma_grads", "channel_stats_reshape_no_transpose"]
+
+
+def class_files(release_dir, source_dir, broken=BROKEN, mistakes=DEMO_MISTAKES, correct=True):
+    """{student: {relative path: bytes}} for a sample class."""
+    sample = Sample(release_dir, source_dir)
+    students = {}
+    if correct:
+        students["full-solution"] = files_of(sample.solved)
+        students["untouched-release"] = files_of(read_notebooks(release_dir))
+        students["correct-rewrite"] = files_of(sample.with_variant(*V.CORRECT[5:9]))
+    for name in mistakes:
+        students[f"mistake-{name.replace('_', '-')}"] = files_of(sample.with_variant(V.by_name(name)))
+    for case in broken:
+        students[f"broken-{case.__name__.replace('_', '-')}"] = case(sample)
+    return students
+
+
+def write_class(students, folder):
+    """Store each student as <student>_batchnorm.zip, every third one as a plain folder instead."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (student, files) in enumerate(sorted(students.items())):
+        if i % 3 == 2 and files:
+            for path, data in files.items():
+                (folder / student / path).parent.mkdir(parents=True, exist_ok=True)
+                (folder / student / path).write_bytes(data)
+            continue
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for path, data in files.items():
+                zf.writestr(f"batchnorm/{path}", data)
+        (folder / f"{student}_batchnorm.zip").write_bytes(buf.getvalue())
+    return folder
+

@@ -1,0 +1,124 @@
+"""The class-grading pipeline: every kind of broken submission, parallel = sequential, PostgreSQL."""
+import hashlib
+import os
+
+import pytest
+
+from autograder import sample
+from autograder import variants as V
+from autograder.course import Course
+from autograder.pipeline import Settings, grade_class
+
+FULL = {"01_axis_means_keepdims": 15, "02_forward": 20, "03_backward": 25, "04_running_statistics": 25,
+        "05_batchnorm_in_a_network": 15}
+SETTINGS = dict(workers=2, cell_timeout=10, notebook_timeout=20, memory_limit=1 << 30)
+
+
+def folder_digest(folder):
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        h.update(str(p.relative_to(folder)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def small_class(course):
+    """Correct, blank, a rewrite and two mistakes: compared across graders and gradebooks."""
+    return sample.class_files(course.release_dir, course.source_dir, broken=[],
+                              mistakes=["momentum_flipped", "channel_stats_reshape_no_transpose"])
+
+
+@pytest.fixture(scope="session")
+def class_results(course, tmp_path_factory):
+    students = sample.class_files(course.release_dir, course.source_dir,
+                                  broken=sample.BROKEN + [sample.slow_notebook], mistakes=[V.DEMO_MISTAKE])
+    folder = sample.write_class(students, tmp_path_factory.mktemp("lms") / "download")
+    before = folder_digest(folder)
+    results = grade_class(folder, tmp_path_factory.mktemp("graded"), Settings(**SETTINGS), progress=False)
+    assert folder_digest(folder) == before, "grading modified the submissions"
+    return {r.student: r for r in results}
+
+
+def per_notebook(result):
+    return {nb: sum(s for s, _ in cells.values()) for nb, cells in result.scores.items()}
+
+
+def said(result, fragment, level="error"):
+    return any(fragment in text and lvl == level for lvl, text in result.messages)
+
+
+EXPECTED = {
+    # case: (notebooks scored 0, message fragment, level of the message)
+    "invalid-json": ({"02_forward"}, "is not valid notebook JSON", "error"),
+    "old-nbformat": (set(), "converted to nbformat 4", "info"),
+    "missing-notebook": ({"05_batchnorm_in_a_network"}, "05_batchnorm_in_a_network.ipynb is missing", "error"),
+    "renamed-notebook": (set(), "was renamed; graded as 03_backward.ipynb", "error"),
+    "extra-notebook": (set(), "scratch.ipynb is an extra notebook; ignored", "info"),
+    "deleted-test-cell": (set(), "were deleted; restored and graded", "error"),
+    "duplicated-cells": (set(), "(a duplicated cell) is graded as ordinary code", "info"),
+    "changed-grade-ids": (set(), "grade id was changed", "error"),
+    "no-metadata": ({"03_backward"}, "has no nbgrader metadata", "error"),
+    "infinite-loop": (set(), "ran past the per-cell time limit", "error"),
+    "too-much-memory": (set(), "ran out of memory", "error"),
+    "kernel-exit": ({"03_backward"}, "the kernel died", "error"),
+    "calls-sys-exit": (set(), "calls sys.exit()", "error"),
+    "floods-output": (set(), "output was truncated", "info"),
+    "empty-archive": (set(FULL), "is an empty archive", "error"),
+    "not-a-notebook": (set(FULL), "homework.pdf is not a notebook; ignored", "info"),
+    "slow-notebook": ({"04_running_statistics"}, "ran past the whole-notebook limit", "error"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_broken_submission_gets_a_message_and_a_fair_score(class_results, case):
+    result = class_results[f"broken-{case}"]
+    zeros, fragment, level = EXPECTED[case]
+    assert said(result, fragment, level), f"no {level} message containing {fragment!r}: {result.messages}"
+    assert per_notebook(result) == {nb: 0 if nb in zeros else pts for nb, pts in FULL.items()}
+
+
+def test_edited_test_cell_is_reported_and_graded_with_the_original(class_results):
+    edited, mistake = class_results["broken-edited-test-cell"], class_results[f"mistake-{V.DEMO_MISTAKE.replace('_', '-')}"]
+    assert said(edited, "was edited; graded with the original")
+    assert edited.scores == mistake.scores and edited.total < edited.max_total
+
+
+def test_the_rest_of_the_class_is_graded_normally(class_results):
+    assert class_results["full-solution"].total == 100 and not class_results["full-solution"].messages
+    assert class_results["untouched-release"].total == 0
+    assert class_results["correct-rewrite"].total == 100
+
+
+def scores_by_sequential_nbgrader(students, root):
+    """Plain `nbgrader autograde` (one process, one student after another) on the same notebooks."""
+    import nbformat
+    course = Course.create(root)
+    course.generate()
+    for student, files in students.items():
+        course.submit(student, {name[:-len(".ipynb")]: nbformat.reads(data.decode(), as_version=4)
+                                for name, data in files.items()})
+    course.autograde()
+    return course.grades()
+
+
+def test_parallel_pipeline_scores_equal_sequential_nbgrader(small_class, tmp_path):
+    folder = sample.write_class(small_class, tmp_path / "download")
+    parallel = {r.student: r.scores for r in grade_class(folder, tmp_path / "out", Settings(**SETTINGS),
+                                                         progress=False)}
+    sequential = scores_by_sequential_nbgrader(small_class, tmp_path / "seq")
+    for student, scores in parallel.items():
+        assert scores == {nb: {g: (float(s or 0), m) for g, (s, m) in cells.items()}
+                          for nb, cells in sequential[student].items()}, student
+
+
+def test_postgresql_gradebook_gives_the_same_scores_as_sqlite(small_class, tmp_path):
+    url = os.environ.get("BATCHNORM_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("no PostgreSQL server: .ci/run starts one and sets BATCHNORM_TEST_POSTGRES_URL")
+    folder = sample.write_class(small_class, tmp_path / "download")
+    on_pg = grade_class(folder, tmp_path / "pg", Settings(**SETTINGS, db_url=url), progress=False)
+    on_sqlite = grade_class(folder, tmp_path / "sqlite", Settings(**SETTINGS), progress=False)
+    assert [(r.student, r.scores) for r in on_pg] == [(r.student, r.scores) for r in on_sqlite]
+    assert sum(r.total for r in on_pg) > 0
