@@ -9,7 +9,7 @@ ASSIGNMENT := batchnorm
 export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: test demo bench lab assignment venv clean
+.PHONY: test demo grade bench lab assignment venv clean
 
 test: $(READY)            ## everything CI checks
 	$(BIN)/python -m pytest
@@ -17,7 +17,11 @@ test: $(READY)            ## everything CI checks
 demo: $(READY)            ## grade a sample class on the embedded default (SQLite)
 	$(BIN)/python -m autograder.demo
 
-bench: $(READY)           ## grading cost: seconds to execute each notebook
+grade: $(READY)           ## grade a class: make grade SUBMISSIONS=<folder or zip> [WORKERS=n]
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder or zip> [WORKERS=n]"; exit 2; }
+	$(BIN)/python -m autograder grade "$(SUBMISSIONS)" $(if $(WORKERS),--workers $(WORKERS))
+
+bench: $(READY)           ## grading cost per notebook, and parallel vs sequential nbgrader throughput
 	$(BIN)/python -m autograder.bench
 
 lab: $(READY)             ## open the student release in JupyterLab

@@ -1,9 +1,12 @@
-"""Grading cost: ``python -m autograder.bench`` (``make bench``).
+"""Grading cost and grading throughput: ``python -m autograder.bench`` (``make bench``).
 
-Autograding executes every cell of every notebook for every student, so the
-lessons' demos count. Executes each source notebook (hidden tests included,
-as in autograding) in a fresh kernel with nbclient and prints seconds per notebook.
+1. Seconds to execute each source notebook (hidden tests included) in a fresh
+   kernel: autograding pays this for every student.
+2. A class of 30 full-assignment submissions graded side by side in one run: plain
+   sequential ``nbgrader autograde`` against the parallel pipeline's autograde phase
+   (same notebooks; the pipeline's intake and feedback are timed apart).
 """
+import argparse
 import shutil
 import sys
 import tempfile
@@ -13,7 +16,10 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from .course import ASSIGNMENT, ROOT
+from . import sample
+from . import variants as V
+from .course import ASSIGNMENT, ROOT, Course
+from .pipeline import Settings, grade_class
 
 
 def time_notebooks(folder):
@@ -27,7 +33,7 @@ def time_notebooks(folder):
     return times
 
 
-def main():
+def notebook_costs():
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / ASSIGNMENT
         shutil.copytree(ROOT / "solutions" / ASSIGNMENT, folder)
@@ -37,6 +43,44 @@ def main():
     for name, seconds in times.items():
         print(f"{name:<{width}}  {seconds:7.1f}")
     print(f"{'whole assignment':<{width}}  {sum(times.values()):7.1f}")
+
+
+def throughput(size, workers):
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        seq = Course.create(tmp / "sequential")
+        seq.generate()
+        mistakes = [v.name for v in V.WRONG]
+        students = sample.class_files(seq.release_dir, seq.source_dir, broken=[], mistakes=mistakes[:size - 3])
+        students = dict(list(students.items())[:size])
+        for student, files in students.items():
+            seq.submit(student, {n[:-len(".ipynb")]: nbformat.reads(d.decode(), as_version=4) for n, d in files.items()})
+        print(f"\nclass of {len(students)} full-assignment submissions, {workers} workers, one run:")
+        start = time.perf_counter()
+        seq.autograde()
+        sequential = time.perf_counter() - start
+        print(f"  sequential `nbgrader autograde`: {sequential:6.1f} s  ({sequential / len(students):.2f} s per submission)")
+        folder = sample.write_class(students, tmp / "download")
+        timings = {}
+        start = time.perf_counter()
+        grade_class(folder, tmp / "parallel", Settings(workers=workers), progress=False, timings=timings)
+        total = time.perf_counter() - start
+        parallel = timings["autograde"]
+        print(f"  parallel pipeline, autograde:    {parallel:6.1f} s  ({parallel / len(students):.2f} s per submission)")
+        print(f"  parallel pipeline, everything:   {total:6.1f} s  (intake, autograde, feedback, report)")
+        print(f"  throughput ratio parallel / sequential nbgrader: {sequential / parallel:.2f}x")
+
+
+def main(argv=None):
+    import os
+    parser = argparse.ArgumentParser(prog="python -m autograder.bench")
+    parser.add_argument("--class-size", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--notebooks-only", action="store_true", help="only the per-notebook execution times")
+    args = parser.parse_args(argv)
+    notebook_costs()
+    if not args.notebooks_only:
+        throughput(args.class_size, args.workers)
     return 0
 
 

@@ -1,77 +1,55 @@
 """The instructor's main job on a sample class: ``python -m autograder.demo`` (``make demo``).
 
-Regenerates the release, makes a sample class in ``build/demo`` (the full
-solution, the untouched release, one realistic mistake), autogrades it with
-nbgrader, generates feedback, exports the grades to CSV and prints them.
+Regenerates the release, writes a sample class of 33 submissions as an LMS download
+(correct work, realistic mistakes, broken files), grades it with the parallel
+pipeline on the embedded default (SQLite), and prints the grade table and the class report.
 """
-import csv
 import shutil
 import sys
 import time
 
-from . import variants as V
-from .course import ASSIGNMENT, ROOT, Course
-from .submissions import read_notebooks, solved_assignment
+from . import sample
+from .course import ROOT, Course
+from .pipeline import Settings, grade_class
 
 DEMO_ROOT = ROOT / "build" / "demo"
 
 
-def sample_class(course):
-    """{student: notebooks} for the demo class."""
-    rel, src = course.release_dir, course.source_dir
-    return {
-        "full-solution": solved_assignment(rel, src),
-        "untouched-release": read_notebooks(rel),
-        "one-mistake": solved_assignment(rel, src, [V.by_name(V.DEMO_MISTAKE)]),
-    }
-
-
-def grade_table(grades, csv_rows):
-    """Text table: one row per student, a column per notebook, the total, and the tests lost."""
-    notebooks = sorted({nb for per_nb in grades.values() for nb in per_nb})
-    head = ["student"] + [nb.split("_")[0] for nb in notebooks] + ["score", "lost tests"]
+def grade_table(results):
+    """Text table: one row per student, a column per notebook, the total, and what needs a look."""
+    notebooks = list(results[0].scores) if results else []
+    head = ["student"] + [nb.split("_")[0] for nb in notebooks] + ["score", "needs a look"]
     rows = []
-    for row in sorted(csv_rows, key=lambda r: r["student_id"]):
-        per_nb = grades[row["student_id"]]
-        lost = [gid for nb in notebooks for gid, (s, m) in per_nb[nb].items() if s < m]
-        cells = [f"{sum(s for s, _ in per_nb[nb].values()):g}/{sum(m for _, m in per_nb[nb].values()):g}"
+    for r in sorted(results, key=lambda r: r.student):
+        cells = [f"{sum(s for s, _ in r.scores[nb].values()):g}/{sum(m for _, m in r.scores[nb].values()):g}"
                  for nb in notebooks]
-        shown = ", ".join(lost) if len(lost) <= 3 else f"{len(lost)} tests"
-        rows.append([row["student_id"], *cells,
-                     f"{float(row['score']):g}/{float(row['max_score']):g}", shown or "-"])
-    widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+        errors = [t for level, t in r.messages if level == "error"]
+        rows.append([r.student, *cells, f"{r.total:g}/{r.max_total:g}", f"{len(errors)} issue(s)" if errors else "-"])
+    widths = [max(len(str(row[i])) for row in [head] + rows) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*head), fmt.format(*["-" * w for w in widths])]
-    lines += [fmt.format(*r) for r in rows]
-    return "\n".join(lines)
+    return "\n".join([fmt.format(*head), fmt.format(*["-" * w for w in widths])] + [fmt.format(*r) for r in rows])
 
 
 def main():
     start = time.monotonic()
-    print("1/5 regenerating the release course/ from solutions/")
+    print("1/3 regenerating the release course/ from solutions/")
     Course(ROOT).generate()
     if DEMO_ROOT.exists():
         shutil.rmtree(DEMO_ROOT)
-    DEMO_ROOT.mkdir(parents=True)
-    course = Course.create(DEMO_ROOT)
-    course.generate()
-    students = sample_class(course)
-    print(f"2/5 sample class of {len(students)} in {course.root / 'build' / 'submitted'}")
-    for student, notebooks in students.items():
-        course.submit(student, notebooks)
-    print("3/5 nbgrader autograde")
-    course.autograde()
-    print("4/5 nbgrader generate_feedback")
-    course.feedback()
-    csv_path = course.root / "build" / "grades.csv"
-    print(f"5/5 nbgrader export -> {csv_path}")
-    course.export(csv_path)
-    with open(csv_path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["assignment"] == ASSIGNMENT]
+    download = DEMO_ROOT / "download"
+    students = sample.class_files(ROOT / "course" / "batchnorm", ROOT / "solutions" / "batchnorm")
+    sample.write_class(students, download)
+    print(f"2/3 a sample class of {len(students)} submissions, as an LMS download: {download}")
+    print("3/3 grading in parallel (nbgrader autograde + generate_feedback)")
+    out = DEMO_ROOT / "graded"
+    results = grade_class(download, out, Settings(cell_timeout=10, notebook_timeout=120, memory_limit=1 << 30))
     print()
-    print(grade_table(course.grades(), rows))
-    print(f"\nfeedback: {course.root / 'build' / 'feedback'}")
-    print(f"grades:   {csv_path}")
+    print(grade_table(results))
+    print()
+    print((out / "report.txt").read_text())
+    print(f"grades:   {out / 'grades.csv'}  (nbgrader's own export: {out / 'nbgrader_export.csv'})")
+    print(f"report:   {out / 'report.html'}")
+    print(f"feedback: {out / 'course' / 'build' / 'feedback'}")
     print(f"done in {time.monotonic() - start:.0f} s")
     return 0
 

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import uuid
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -122,7 +123,9 @@ def _read(name, data, student):
         return None
     try:
         version = int(raw.get("nbformat", 0))
-        nb = nbformat.reads(json.dumps(raw), as_version=4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # missing or repeated cell ids: repaired below
+            nb = nbformat.reads(json.dumps(raw), as_version=4)
     except Exception as err:  # nbformat raises several kinds of errors for broken notebooks
         student.note("error", f"{name} could not be read as a notebook ({err}); scored 0")
         return None

@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -87,6 +88,7 @@ def _worker(conn, root, db_url, cell_timeout):
     """
     os.environ["JUPYTER_PATH"] = str(Path(root) / "build" / "jupyter")
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    warnings.simplefilter("ignore")  # SQLAlchemy and nbformat chatter; nbgrader reports through its log
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
@@ -305,6 +307,7 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None):
                                                   f"{notebook}.ipynb")
     ordered = [results[s.id] for s in students]
     write_outputs(out_dir, ordered, points, course)
+    course.export(out_dir / "nbgrader_export.csv")  # nbgrader's own CSV, for tools that expect it
     return ordered
 
 

@@ -31,14 +31,27 @@ def small_class(course):
 
 
 @pytest.fixture(scope="session")
+def small_class_folder(small_class, tmp_path_factory):
+    return sample.write_class(small_class, tmp_path_factory.mktemp("small") / "download")
+
+
+@pytest.fixture(scope="session")
+def small_class_on_sqlite(small_class_folder, tmp_path_factory):
+    return grade_class(small_class_folder, tmp_path_factory.mktemp("sqlite"), Settings(**SETTINGS), progress=False)
+
+
+@pytest.fixture(scope="session")
 def class_results(course, tmp_path_factory):
     students = sample.class_files(course.release_dir, course.source_dir,
                                   broken=sample.BROKEN + [sample.slow_notebook], mistakes=[V.DEMO_MISTAKE])
     folder = sample.write_class(students, tmp_path_factory.mktemp("lms") / "download")
     before = folder_digest(folder)
-    results = grade_class(folder, tmp_path_factory.mktemp("graded"), Settings(**SETTINGS), progress=False)
+    out = tmp_path_factory.mktemp("graded")
+    results = grade_class(folder, out, Settings(**SETTINGS), progress=False)
     assert folder_digest(folder) == before, "grading modified the submissions"
-    return {r.student: r for r in results}
+    by_student = {r.student: r for r in results}
+    by_student["_out"] = out
+    return by_student
 
 
 def per_notebook(result):
@@ -103,22 +116,38 @@ def scores_by_sequential_nbgrader(students, root):
     return course.grades()
 
 
-def test_parallel_pipeline_scores_equal_sequential_nbgrader(small_class, tmp_path):
-    folder = sample.write_class(small_class, tmp_path / "download")
-    parallel = {r.student: r.scores for r in grade_class(folder, tmp_path / "out", Settings(**SETTINGS),
-                                                         progress=False)}
+def test_parallel_pipeline_scores_equal_sequential_nbgrader(small_class, small_class_on_sqlite, tmp_path):
     sequential = scores_by_sequential_nbgrader(small_class, tmp_path / "seq")
-    for student, scores in parallel.items():
-        assert scores == {nb: {g: (float(s or 0), m) for g, (s, m) in cells.items()}
-                          for nb, cells in sequential[student].items()}, student
+    for r in small_class_on_sqlite:
+        assert r.scores == {nb: {g: (float(s or 0), m) for g, (s, m) in cells.items()}
+                            for nb, cells in sequential[r.student].items()}, r.student
 
 
-def test_postgresql_gradebook_gives_the_same_scores_as_sqlite(small_class, tmp_path):
+def test_postgresql_gradebook_gives_the_same_scores_as_sqlite(small_class_folder, small_class_on_sqlite, tmp_path):
     url = os.environ.get("BATCHNORM_TEST_POSTGRES_URL")
     if not url:
         pytest.skip("no PostgreSQL server: .ci/run starts one and sets BATCHNORM_TEST_POSTGRES_URL")
-    folder = sample.write_class(small_class, tmp_path / "download")
-    on_pg = grade_class(folder, tmp_path / "pg", Settings(**SETTINGS, db_url=url), progress=False)
-    on_sqlite = grade_class(folder, tmp_path / "sqlite", Settings(**SETTINGS), progress=False)
-    assert [(r.student, r.scores) for r in on_pg] == [(r.student, r.scores) for r in on_sqlite]
+    on_pg = grade_class(small_class_folder, tmp_path / "pg", Settings(**SETTINGS, db_url=url), progress=False)
+    assert [(r.student, r.scores) for r in on_pg] == [(r.student, r.scores) for r in small_class_on_sqlite]
     assert sum(r.total for r in on_pg) > 0
+
+
+def test_feedback_shows_failures_but_not_hidden_tests(class_results):
+    feedback = class_results["_out"] / "course" / "build" / "feedback"
+    pages = list(feedback.rglob("*.html"))
+    assert len(pages) >= 5
+    for page in pages:
+        text = page.read_text()
+        for secret in ["BEGIN HIDDEN TESTS", "from autograder", "autograder/checks"]:
+            assert secret not in text, f"{page.relative_to(feedback)} shows {secret!r}"
+    mistake = feedback / f"mistake-{V.DEMO_MISTAKE.replace('_', '-')}" / "batchnorm" / "01_axis_means_keepdims.html"
+    assert "Likely mistake" in mistake.read_text()
+
+
+def test_report_lists_what_needs_a_look(class_results):
+    out = class_results["_out"]
+    report = (out / "report.txt").read_text()
+    assert "needs an instructor's look" in report and "broken-kernel-exit" in report
+    assert "<img" in (out / "report.html").read_text()
+    rows = (out / "grades.csv").read_text().splitlines()
+    assert len(rows) == 1 + len([k for k in class_results if not k.startswith("_")])
