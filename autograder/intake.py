@@ -139,7 +139,7 @@ def _repair_grade_cells(name, nb, source_nb, student):
     source_ids = {c.metadata["nbgrader"]["grade_id"]: c for c in source_nb.cells if "nbgrader" in c.metadata}
     source_solutions = [g for g, c in source_ids.items() if c.metadata["nbgrader"].get("solution")]
     seen = set()
-    unknown_solutions = []
+    unknown_solutions, unknown_tests = [], []
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader")
         if not meta:
@@ -155,8 +155,7 @@ def _repair_grade_cells(name, nb, source_nb, student):
                 unknown_solutions.append(cell)
             else:
                 del cell.metadata["nbgrader"]
-                student.note("error", f"{name}: a test cell's grade id was changed to {gid!r}; the original test "
-                                      "is restored and graded")
+                unknown_tests.append(gid)
             continue
         seen.add(gid)
         if not meta.get("solution") and cell.source.strip() != without_hidden_tests(source_ids[gid].source).strip():
@@ -174,7 +173,10 @@ def _repair_grade_cells(name, nb, source_nb, student):
             student.note("error", f"{name}: an answer cell has the unknown grade id {gid!r}; graded as ordinary code")
     deleted = [g for g, c in source_ids.items() if c.metadata["nbgrader"].get("grade") and g not in seen
                and not c.metadata["nbgrader"].get("solution")]
-    if deleted:
+    if unknown_tests:
+        student.note("error", f"{name}: test cells were given other grade ids ({', '.join(map(repr, unknown_tests))}); "
+                              f"the original tests ({', '.join(deleted) or 'none missing'}) are restored and graded")
+    elif deleted:
         student.note("error", f"{name}: test cells {', '.join(deleted)} were deleted; restored and graded")
 
 

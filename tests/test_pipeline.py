@@ -71,7 +71,7 @@ EXPECTED = {
     "extra-notebook": (set(), "scratch.ipynb is an extra notebook; ignored", "info"),
     "deleted-test-cell": (set(), "were deleted; restored and graded", "error"),
     "duplicated-cells": (set(), "(a duplicated cell) is graded as ordinary code", "info"),
-    "changed-grade-ids": (set(), "grade id was changed", "error"),
+    "changed-grade-ids": (set(), "test cells were given other grade ids ('my_test')", "error"),
     "no-metadata": ({"03_backward"}, "has no nbgrader metadata", "error"),
     "infinite-loop": (set(), "ran past the per-cell time limit", "error"),
     "too-much-memory": (set(), "ran out of memory", "error"),
