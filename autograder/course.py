@@ -144,9 +144,6 @@ class Course:
             args.append(f"--student={student}")
         return self.nbgrader(*args, check=check)
 
-    def feedback(self):
-        return self.nbgrader("generate_feedback", ASSIGNMENT, "--force")
-
     def export(self, csv_path):
         return self.nbgrader("export", f"--to={csv_path}")
 

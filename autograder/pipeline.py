@@ -306,12 +306,12 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None):
             result.messages += _notebook_messages(course.autograded_dir(sid) / f"{notebook}.ipynb",
                                                   f"{notebook}.ipynb")
     ordered = [results[s.id] for s in students]
-    write_outputs(out_dir, ordered, points, course)
+    write_outputs(out_dir, ordered, points)
     course.export(out_dir / "nbgrader_export.csv")  # nbgrader's own CSV, for tools that expect it
     return ordered
 
 
-def write_outputs(out_dir, results, points, course):
+def write_outputs(out_dir, results, points):
     """grades.csv, report.txt and report.html in ``out_dir``."""
     from .report import html_report, text_report
     notebooks = list(points)
@@ -323,4 +323,4 @@ def write_outputs(out_dir, results, points, course):
                         f"{r.total:g}", f"{r.max_total:g}", "yes" if r.needs_look else "no",
                         " | ".join(text for _, text in r.messages)])
     (out_dir / "report.txt").write_text(text_report(results, points))
-    (out_dir / "report.html").write_text(html_report(results, points, course))
+    (out_dir / "report.html").write_text(html_report(results, points))

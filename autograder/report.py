@@ -102,7 +102,7 @@ max {{ s.max }} (out of {{ s.out_of }}).</p>
 """, autoescape=True)
 
 
-def html_report(results, points, course=None):
+def html_report(results, points):
     hist, rates = _figures(results, points)
     return TEMPLATE.render(s=summary(results), hist=hist, rates=rates, results=results,
                            look=[r for r in results if r.needs_look], notebooks=list(points))

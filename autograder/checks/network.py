@@ -48,7 +48,7 @@ def _nets(seed, dims=(3, 6, 5, 4)):
         yield copy.deepcopy(net), net
 
 
-def _scores(forward, net, x, what):
+def _scores(forward, net, x):
     result = h.call(forward, net, x.copy())
     if not (isinstance(result, tuple) and len(result) == 2):
         raise AssertionError(f"network_forward must return (scores, caches); got {type(result).__name__}")
@@ -82,7 +82,7 @@ def net_forward(forward):
             h.set_mode(want, mode == "training")
             for step in range(steps):
                 hints = [(m, f()) for m, f in _order_hints(copy.deepcopy(mine), x)]
-                scores, _ = _scores(forward, mine, x, kind)
+                scores, _ = _scores(forward, mine, x)
                 h.check_array(f"scores of the network {kind}, {mode} mode, call {step + 1}", scores,
                               ref.network_forward(want, x)[0], hints=hints)
 
@@ -94,7 +94,7 @@ def net_backward(forward, backward):
     dscores = r.standard_normal((8, 4))
     for mine, want in _nets(522):
         kind = "with batch norm" if want["bn"] else "without normalisation layers"
-        _, caches = _scores(forward, mine, x, kind)
+        _, caches = _scores(forward, mine, x)
         grads = h.call(backward, mine, dscores.copy(), caches)
         want_grads = ref.network_backward(want, dscores, ref.network_forward(want, x)[1])
         keys = ["W", "b"] + (["gamma", "beta"] if want["bn"] else [])
