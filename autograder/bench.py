@@ -54,7 +54,7 @@ def throughput(size, workers):
         students = sample.class_files(seq.release_dir, seq.source_dir, broken=[], mistakes=mistakes[:size - 3])
         students = dict(list(students.items())[:size])
         for student, files in students.items():
-            seq.submit(student, {n[:-len(".ipynb")]: nbformat.reads(d.decode(), as_version=4) for n, d in files.items()})
+            seq.submit(student, sample.notebooks_of(files))
         print(f"\nclass of {len(students)} full-assignment submissions, {workers} workers, one run:")
         start = time.perf_counter()
         seq.autograde()

@@ -65,6 +65,13 @@ def _folder_files(folder):
             for p in sorted(folder.rglob("*")) if p.is_file() and p.stat().st_size <= MAX_FILE_BYTES}
 
 
+def _strip_common_folder(files, name):
+    """The files without a leading folder `name` that all of them share."""
+    if files and all(PurePosixPath(p).parts[0] == name and len(PurePosixPath(p).parts) > 1 for p in files):
+        return {PurePosixPath(*PurePosixPath(p).parts[1:]).as_posix(): d for p, d in files.items()}
+    return files
+
+
 def collect(source):
     """Students found in a folder or zip (see the module docstring), in a stable order."""
     source = Path(source)
@@ -72,11 +79,8 @@ def collect(source):
         files, _ = _zip_files(source.read_bytes())
     else:
         files = _folder_files(source)
-    tops = sorted({PurePosixPath(p).parts[0] for p in files})
-    if tops == ["submitted"] or tops == ["build"]:
-        files = {str(PurePosixPath(*PurePosixPath(p).parts[1:])): d for p, d in files.items()}
-        if tops == ["build"]:
-            files = {str(PurePosixPath(*PurePosixPath(p).parts[1:])): d for p, d in files.items()}
+    for wrapper in ("build", "submitted"):  # nbgrader's tree, from the course root or from submitted/
+        files = _strip_common_folder(files, wrapper)
     students = {}
     for path, data in files.items():
         parts = PurePosixPath(path).parts
@@ -94,7 +98,7 @@ def collect(source):
                     student.note("error", f"{name} is an empty archive")
                 for s in skipped:
                     student.note("error", f"{s} in {name} is larger than {MAX_FILE_BYTES >> 20} MB: not read")
-                student.files.update(inner)
+                student.files.update(_strip_common_folder(inner, ASSIGNMENT))
             else:
                 student.files[name] = data
         else:

@@ -16,7 +16,13 @@ from .submissions import grade_id, is_answer, read_notebooks, solved_assignment
 
 
 def files_of(notebooks):
+    """{file name: bytes} of notebooks {name: NotebookNode}."""
     return {f"{name}.ipynb": nbformat.writes(nb).encode() for name, nb in notebooks.items()}
+
+
+def notebooks_of(files):
+    """The inverse of files_of."""
+    return {name[:-len(".ipynb")]: nbformat.reads(data.decode(), as_version=4) for name, data in files.items()}
 
 
 def _first(nb, test):

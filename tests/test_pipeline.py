@@ -106,12 +106,10 @@ def test_the_rest_of_the_class_is_graded_normally(class_results):
 
 def scores_by_sequential_nbgrader(students, root):
     """Plain `nbgrader autograde` (one process, one student after another) on the same notebooks."""
-    import nbformat
     course = Course.create(root)
     course.generate()
     for student, files in students.items():
-        course.submit(student, {name[:-len(".ipynb")]: nbformat.reads(data.decode(), as_version=4)
-                                for name, data in files.items()})
+        course.submit(student, sample.notebooks_of(files))
     course.autograde()
     return course.grades()
 
@@ -151,3 +149,18 @@ def test_report_lists_what_needs_a_look(class_results):
     assert "<img" in (out / "report.html").read_text()
     rows = (out / "grades.csv").read_text().splitlines()
     assert len(rows) == 1 + len([k for k in class_results if not k.startswith("_")])
+
+
+def test_intake_reads_nbgrader_trees_and_lms_downloads(small_class, tmp_path):
+    """Both layouts give the same students and notebooks: submitted/<student>/batchnorm/ and <student>_x.zip."""
+    from autograder.intake import collect
+    root = tmp_path / "course"
+    tree = root / "build" / "submitted"
+    for student, files in small_class.items():
+        for name, data in files.items():
+            (tree / student / "batchnorm").mkdir(parents=True, exist_ok=True)
+            (tree / student / "batchnorm" / name).write_bytes(data)
+    lms = sample.write_class(small_class, tmp_path / "lms")
+    for folder in (root, root / "build", tree, lms):
+        found = {s.id: s.files for s in collect(folder)}
+        assert found == small_class, folder

@@ -64,7 +64,7 @@ def channel_mean_loop(fn):
             got = h.call(fn, h.readonly(x), c)
             want = ref.channel_mean_loop(x, c)
             hints = [
-                (f"averaged x[c] (sample c) instead of channel c", x[min(c, shape[0] - 1)].mean()),
+                ("averaged x[c] (sample c) instead of channel c", x[min(c, shape[0] - 1)].mean()),
                 ("summed without dividing by the count N*H*W", x[:, c].sum()),
                 ("divided by a different count than N*H*W", x[:, c].sum() / (shape[0] * shape[2])),
             ]
