@@ -5,6 +5,6 @@ import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-from autograder.course import configure  # noqa: E402
+from autograder.grading.course import configure  # noqa: E402
 
 configure(c, root=here)  # noqa: F821  (`c` is nbgrader's config object)

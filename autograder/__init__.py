@@ -1,9 +1,10 @@
 """Instructor-only side of the batch-norm course.
 
-``reference``: the grading oracle. ``checks``: the hidden tests' single entry
-point, ``check(name, student_object)``. ``course``: nbgrader settings and the
-grading round trip. Nothing in this package ships to students.
+``check`` (``client``, ``wire``): the hidden tests' entry point, the only part a
+graded kernel sees. ``oracle``: the reference and the hidden checks. ``grading``:
+intake, sandboxed kernels, verdicts, the parallel pipeline, feedback and report.
+``samples``: submissions that exercise the grader. Nothing here ships to students.
 """
-from .checks import check
+from .client import check
 
 __all__ = ["check"]

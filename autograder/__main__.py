@@ -3,7 +3,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .pipeline import Settings, grade_class
+from .grading.pipeline import Settings, grade_class
 
 
 def main(argv=None):

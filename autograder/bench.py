@@ -16,10 +16,10 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from . import sample
-from . import variants as V
-from .course import ASSIGNMENT, ROOT, Course
-from .pipeline import Settings, grade_class
+from .samples import sample
+from .samples import variants as V
+from .grading.course import ASSIGNMENT, ROOT, Course
+from .grading.pipeline import Settings, grade_class
 
 
 def time_notebooks(folder):

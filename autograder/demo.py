@@ -8,9 +8,9 @@ import shutil
 import sys
 import time
 
-from . import sample
-from .course import ROOT, Course
-from .pipeline import Settings, grade_class
+from .samples import sample
+from .grading.course import ROOT, Course
+from .grading.pipeline import Settings, grade_class
 
 DEMO_ROOT = ROOT / "build" / "demo"
 

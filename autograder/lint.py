@@ -14,9 +14,9 @@ from pathlib import Path
 
 import nbformat
 
-from .checks import names as check_names
-from .course import ROOT, ASSIGNMENT
-from .submissions import HIDDEN
+from .oracle.checks import names as check_names
+from .grading.course import ROOT, ASSIGNMENT
+from .grading.notebooks import HIDDEN
 
 RAISING_CALL = re.compile(r"^(check|check_\w+|assert_\w+|call)$")
 

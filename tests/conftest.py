@@ -3,9 +3,10 @@ import copy
 
 import pytest
 
-from autograder import variants as V
-from autograder.course import Course
-from autograder.submissions import grade_id, read_notebooks, solved_assignment
+from autograder.samples import variants as V
+from autograder.grading.course import Course
+from autograder.grading.notebooks import grade_id, read_notebooks
+from autograder.samples.submissions import solved_assignment
 
 
 def correct_groups():
@@ -76,6 +77,6 @@ def max_total(grades_of_student):
 
 # the student helper module, importable by the project's tests as it is by the notebooks
 import sys  # noqa: E402
-from autograder.course import ROOT  # noqa: E402
+from autograder.grading.course import ROOT  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "solutions" / "batchnorm"))

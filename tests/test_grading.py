@@ -1,9 +1,9 @@
 """The grader, graded: a real nbgrader round trip in a temporary course."""
 import pytest
 
-from autograder import variants as V
-from autograder.course import Course
-from autograder.submissions import solved_assignment
+from autograder.samples import variants as V
+from autograder.grading.course import Course
+from autograder.samples.submissions import solved_assignment
 
 from conftest import correct_groups, lost, max_total, only, total
 

@@ -1,9 +1,9 @@
 """The 'network trains' check is robust: the solution clears its threshold by a wide margin for 20 seeds."""
 import nbformat
 
-from autograder.checks.network import LOSS_THRESHOLD, trained_loss
-from autograder.course import ASSIGNMENT, ROOT
-from autograder.submissions import is_answer, solution_code
+from autograder.oracle.checks.network import LOSS_THRESHOLD, trained_loss
+from autograder.grading.course import ASSIGNMENT, ROOT
+from autograder.grading.notebooks import is_answer, solution_code
 
 NOTEBOOK = ROOT / "solutions" / ASSIGNMENT / "05_batchnorm_in_a_network.ipynb"
 

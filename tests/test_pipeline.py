@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from autograder import sample
-from autograder import variants as V
-from autograder.course import Course
-from autograder.pipeline import Settings, grade_class
+from autograder.samples import sample
+from autograder.samples import variants as V
+from autograder.grading.course import Course
+from autograder.grading.pipeline import Settings, grade_class
 
 FULL = {"01_axis_means_keepdims": 15, "02_forward": 20, "03_backward": 25, "04_running_statistics": 25,
         "05_batchnorm_in_a_network": 15}
@@ -153,7 +153,7 @@ def test_report_lists_what_needs_a_look(class_results):
 
 def test_intake_reads_nbgrader_trees_and_lms_downloads(small_class, tmp_path):
     """Both layouts give the same students and notebooks: submitted/<student>/batchnorm/ and <student>_x.zip."""
-    from autograder.intake import collect
+    from autograder.grading.intake import collect
     root = tmp_path / "course"
     tree = root / "build" / "submitted"
     for student, files in small_class.items():

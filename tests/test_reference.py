@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from autograder import reference as ref
+from autograder.oracle import reference as ref
 
 
 @pytest.mark.parametrize("shape", [(3, 5), (2, 3, 4, 5), (7,)])

@@ -8,8 +8,9 @@ import pytest
 from nbgrader.validator import Validator
 
 from autograder import lint
-from autograder.course import ASSIGNMENT, ROOT
-from autograder.submissions import read_notebooks, solved_assignment
+from autograder.grading.course import ASSIGNMENT, ROOT
+from autograder.grading.notebooks import read_notebooks
+from autograder.samples.submissions import solved_assignment
 
 RELEASE = ROOT / "course" / ASSIGNMENT
 SOURCE = ROOT / "solutions" / ASSIGNMENT

@@ -1,7 +1,7 @@
 """What students see in feedback: results and failure messages, not the hidden tests."""
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .submissions import HIDDEN
+from .notebooks import HIDDEN
 
 
 class HideHiddenTests(NbGraderPreprocessor):

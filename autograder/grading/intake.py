@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 import nbformat
 
 from .course import ASSIGNMENT
-from .submissions import without_hidden_tests
+from .notebooks import without_hidden_tests
 
 MAX_FILE_BYTES = 50 * 2 ** 20  # a notebook larger than this is not read
 

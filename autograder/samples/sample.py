@@ -12,7 +12,8 @@ from pathlib import Path
 import nbformat
 
 from . import variants as V
-from .submissions import grade_id, is_answer, read_notebooks, solved_assignment
+from ..grading.notebooks import grade_id, is_answer, read_notebooks
+from .submissions import solved_assignment
 
 
 def files_of(notebooks):

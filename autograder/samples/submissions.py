@@ -6,38 +6,9 @@ A ``Variant`` then rewrites answer cells: a correct answer written differently,
 or a realistic mistake.
 """
 import copy
-import re
-from pathlib import Path
 
-import nbformat
-
+from ..grading.notebooks import grade_id, is_answer, read_notebooks, solution_code
 from .variants import Variant
-
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
-
-
-def without_hidden_tests(source):
-    """A test cell's source as students see it."""
-    return HIDDEN.sub("", source)
-
-
-def read_notebooks(folder):
-    """{name: NotebookNode} for every notebook in ``folder``."""
-    return {p.stem: nbformat.read(p, as_version=4) for p in sorted(Path(folder).glob("*.ipynb"))}
-
-
-def grade_id(cell):
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
-def is_answer(cell):
-    return bool(cell.metadata.get("nbgrader", {}).get("solution"))
-
-
-def solution_code(source):
-    """Source of a solution cell without the BEGIN/END SOLUTION marker lines."""
-    return "\n".join(line for line in source.splitlines() if line.strip() not in (BEGIN, END))
 
 
 def solved(release_nb, source_nb, variant=None):

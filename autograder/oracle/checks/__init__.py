@@ -7,7 +7,7 @@ runs the student's objects on inputs the student never sees, compares with
 import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HELPERS_PATH = ROOT / "solutions" / "batchnorm" / "bn_helpers.py"
 
 _CHECKS = {}

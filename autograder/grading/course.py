@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "batchnorm"
 COURSE_ID = "batchnorm"
 
@@ -27,15 +27,21 @@ def default_db_url(root):
     return f"sqlite:///{Path(root).resolve() / 'build' / 'gradebook.db'}"
 
 
-def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, kernel_name=None):
+def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandbox="auto",
+              memory_limit=2 * 2 ** 30, verdicts=True):
     """Apply the course's nbgrader settings to the traitlets config ``c`` for a course at ``root``.
 
-    kernel_name: the kernel that executes submissions (default: the notebooks' own, python3).
+    sandbox: "bwrap" (kernels in a bubblewrap sandbox), "none", or "auto" (bwrap where it can run).
+    memory_limit: bytes of address space of a graded kernel.
+    verdicts: False only for plain nbgrader (hidden checks in the kernel, as the benchmark's baseline).
     """
-    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-    from nbgrader.preprocessors import GetGrades
+    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
+                                        LimitOutput, SaveAutoGrades)
 
+    from . import sandbox as sandboxes
     from .feedback import HideHiddenTests
+    from .verdicts import ApplyVerdicts, VerdictExecute
 
     root = Path(root).resolve()
     cd = c.CourseDirectory
@@ -56,8 +62,14 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, kerne
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.OverwriteCells.add_missing_cells = True  # a deleted test cell is restored and graded
     c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
-    if kernel_name:
-        c.Execute.kernel_name = kernel_name
+    if verdicts:
+        # hidden checks answered by a verdict server in this process; test cells need a recorded pass
+        c.Autograde.autograde_preprocessors = [VerdictExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                               ApplyVerdicts, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+        if sandbox == "auto":
+            sandbox = "bwrap" if sandboxes.available()[0] else "none"
+        c.VerdictExecute.sandbox = sandbox
+        c.VerdictExecute.memory_limit = memory_limit
 
 
 class NbgraderError(RuntimeError):
@@ -75,7 +87,7 @@ class Course:
     def create(cls, root, db_url=None, **options):
         """Make a course at ``root`` from this repository's ``solutions/`` and its own config file.
 
-        options: further keyword arguments of ``configure`` (ignore_warnings, cell_timeout, kernel_name).
+        options: further keyword arguments of ``configure`` (ignore_warnings, cell_timeout, sandbox, ...).
         """
         root = Path(root).resolve()
         if (root / "solutions").exists():
@@ -86,7 +98,7 @@ class Course:
         (root / "nbgrader_config.py").write_text(textwrap.dedent(f"""\
             import sys
             sys.path.insert(0, {str(ROOT)!r})
-            from autograder.course import configure
+            from autograder.grading.course import configure
             configure(c, root={str(root)!r}, db_url={db_url!r}, **{options!r})
             """))
         return cls(root, db_url)

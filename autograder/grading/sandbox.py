@@ -1,0 +1,198 @@
+"""Start a graded kernel in a bubblewrap sandbox: ``python -I -S sandbox.py -f CONNECTION_FILE``.
+
+This file is the kernel's launcher (the ``argv`` of the grading kernelspec that
+``verdicts.VerdictExecute`` writes); it runs in the grader, before the student's
+code, and uses the standard library only so that it starts fast. With
+``BATCHNORM_SANDBOX=bwrap`` the kernel sees:
+
+- the system (``/usr``), the Python installation and the virtual environment, read-only;
+- the student's working copy (the folder nbgrader autogrades in) and the kernel's
+  own connection folder, writable; a private ``/tmp`` (also ``HOME``);
+- the verdict socket, and the three files of the grader a kernel needs
+  (``autograder/__init__.py``, ``client.py``, ``wire.py``), read-only;
+- no network, its own PID namespace (everything it starts dies with it), a clean
+  environment, and limits on address space, processes and file size. When the
+  grader runs as root, the kernel runs as an unprivileged user of its own.
+
+Nothing else of the machine is there: not ``solutions/``, not the rest of
+``autograder/``, not the gradebook, not other students' folders, not the home directory.
+With ``BATCHNORM_SANDBOX=none`` the kernel runs unconfined, with the same limits.
+"""
+import os
+import resource
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE = os.path.dirname(HERE)                          # autograder/
+CLIENT_FILES = ("__init__.py", "client.py", "wire.py")    # all of the grader that a kernel sees
+CLIENT_ROOT = "/opt/batchnorm"                           # where they appear inside the sandbox
+SOCKET_ENV = "BATCHNORM_VERDICT_SOCKET"                  # as in autograder.client
+FILE_SIZE_LIMIT = 64 * 2 ** 20
+PROCESS_LIMIT = 256                                      # tasks (threads count) of the sandbox's user
+SANDBOX_UID_BASE = 60000
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime", "/etc/nsswitch.conf", "/etc/passwd",
+                "/etc/group", "/etc/mime.types")
+
+
+def _environment_prefix():
+    """The virtual environment of the interpreter running this (``sys.prefix`` is the base without ``site``)."""
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(sys.executable)))
+    return venv if os.path.exists(os.path.join(venv, "pyvenv.cfg")) else sys.prefix
+
+
+def launcher_env(mode, memory_limit, socket_path):
+    """The environment of the launcher (kernelspec ``env``)."""
+    return {"BATCHNORM_SANDBOX": mode, "BATCHNORM_KERNEL_MEMORY": str(memory_limit), SOCKET_ENV: str(socket_path)}
+
+
+_available = None
+
+
+def available():
+    """(True, "") when bubblewrap can run a sandbox here, else (False, the reason)."""
+    global _available
+    if _available is None:
+        _available = _probe()
+    return _available
+
+
+def _probe():
+    if not shutil.which("bwrap"):
+        return False, "bubblewrap (bwrap) is not installed"
+    if os.geteuid() == 0 and not shutil.which("setpriv"):
+        return False, "setpriv (util-linux) is missing: as root, the sandbox needs it to drop privileges"
+    try:
+        proc = subprocess.run(["bwrap", "--unshare-pid", "--unshare-net", "--die-with-parent",
+                               "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return False, f"bubblewrap cannot start: {err}"
+    if proc.returncode != 0:
+        return False, f"bubblewrap cannot create a sandbox here: {proc.stderr.strip()[:300]}"
+    return True, ""
+
+
+def _ancestors(path):
+    """Parent folders of ``path`` below /, outermost first."""
+    parts = os.path.abspath(path).strip("/").split("/")[:-1]
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _user_tasks(uid):
+    """Threads of every process of ``uid`` (what RLIMIT_NPROC counts)."""
+    count = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                count += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):
+            continue
+    return count
+
+
+def _check_workdir(cwd):
+    """The writable folder must be a student's copy, never the grader's tree or a home folder."""
+    home = os.path.expanduser("~")
+    repo = os.path.dirname(PACKAGE)
+    bad = (cwd in ("/", home, "/tmp") or repo.startswith(cwd.rstrip("/") + "/") or cwd == repo
+           or os.path.isdir(os.path.join(cwd, "solutions")) or os.path.isdir(os.path.join(cwd, "autograder")))
+    if bad:
+        sys.exit(f"refusing to sandbox a kernel whose working folder is {cwd}: it must be a student's folder")
+
+
+def kernel_env(mode, venv_bin, socket_path, home):
+    env = {
+        "PATH": os.pathsep.join([venv_bin, "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": home, "TMPDIR": "/tmp" if mode == "bwrap" else home, "LANG": "C.UTF-8",
+        "PYTHONPATH": CLIENT_ROOT if mode == "bwrap" else os.path.dirname(PACKAGE),
+        "PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1", SOCKET_ENV: socket_path,
+    }
+    for name in ("NBGRADER_EXECUTION", "MPLCONFIGDIR"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def bwrap_command(kernel, env, cwd, kernel_dir, socket_dir, uid):
+    """The bwrap command line that runs ``kernel`` (argv) with ``env`` in the sandbox."""
+    ro = ["/usr", sys.base_prefix, _environment_prefix()] + [p for p in SYSTEM_FILES if os.path.exists(p)]
+    if "MPLCONFIGDIR" in env:
+        ro.append(env["MPLCONFIGDIR"])
+    rw = [cwd, kernel_dir]
+    clients = [(os.path.join(PACKAGE, f), f"{CLIENT_ROOT}/autograder/{f}") for f in CLIENT_FILES]
+    args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--hostname", "sandbox",
+            "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    for link in ("/bin", "/lib", "/lib64", "/sbin"):
+        if os.path.islink(link):
+            args += ["--symlink", os.readlink(link), link]
+        elif os.path.isdir(link):
+            ro.append(link)
+    targets = ro + rw + [socket_dir] + [dest for _, dest in clients]
+    made = set()
+    for target in sorted(targets):
+        for folder in _ancestors(target):  # readable parents: bwrap makes them 0700 otherwise
+            if folder not in made and folder not in targets:
+                made.add(folder)
+                args += ["--perms", "0755", "--dir", folder]
+    for path in ro:
+        args += ["--ro-bind", path, path]
+    args += ["--ro-bind", socket_dir, socket_dir]
+    for path in rw:
+        args += ["--bind", path, path]
+    for src, dest in clients:
+        args += ["--ro-bind", src, dest]
+    args += ["--chdir", cwd, "--clearenv"]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    if uid is not None:
+        args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+                 "--bounding-set=-all", "--no-new-privs"]
+    return args + kernel
+
+
+def main(argv):
+    connection_file = os.path.abspath(argv[argv.index("-f") + 1])
+    rest = [a for i, a in enumerate(argv) if a != "-f" and (i == 0 or argv[i - 1] != "-f")]
+    mode = os.environ.get("BATCHNORM_SANDBOX", "bwrap")
+    memory = int(os.environ.get("BATCHNORM_KERNEL_MEMORY", "0"))
+    socket_path = os.environ[SOCKET_ENV]
+    kernel_dir = os.path.dirname(connection_file)
+    cwd = os.getcwd()
+    venv_bin = os.path.join(_environment_prefix(), "bin")
+    kernel = [os.path.join(venv_bin, "python"), "-m", "ipykernel_launcher", "-f", connection_file,
+              "--HistoryManager.hist_file=:memory:", *rest]
+
+    if memory > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if mode != "bwrap":
+        env = kernel_env(mode, venv_bin, socket_path, kernel_dir)
+        os.execve(kernel[0], kernel, env)
+
+    _check_workdir(cwd)
+    uid = None
+    if os.geteuid() == 0:
+        # a user of its own per grading process: the process limit counts only this kernel's tasks
+        uid = SANDBOX_UID_BASE + os.getppid() % 30000
+        for path in (cwd, kernel_dir, connection_file):
+            os.chown(path, uid, uid)
+        tasks = PROCESS_LIMIT
+    else:
+        tasks = _user_tasks(os.getuid()) + PROCESS_LIMIT
+    resource.setrlimit(resource.RLIMIT_NPROC, (tasks, tasks))
+    env = kernel_env(mode, venv_bin, socket_path, "/tmp")
+    args = bwrap_command(kernel, env, cwd, kernel_dir, os.path.dirname(socket_path), uid)
+    os.execvp(args[0], args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Submissions that exercise the grader: correct rewrites, realistic mistakes, broken submissions, cheats."""

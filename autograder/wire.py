@@ -1,0 +1,234 @@
+"""The plain-data wire format between a student's kernel and the grader's verdict process.
+
+Why a small protocol over a Unix socket and not an RPC library: what may cross is
+tiny (numpy arrays, numbers, strings, and tuples/lists/dicts of those), and the
+grader must never unpickle, execute or call a method of anything the kernel sends.
+RPC libraries with object proxies (rpyc's netrefs, Pyro) route comparisons and
+attribute reads through the remote object, and fall back to pickle for values;
+both are exactly what a hostile kernel needs. Here a message is a JSON tree whose
+arrays travel as ``.npy`` buffers read with the header checked first and
+``allow_pickle`` never set, so the decoder can only ever build built-in types.
+
+A frame is ``u32 header length | JSON header | buffers``; the header is
+``{"tree": ..., "sizes": [...]}``. In the tree, a tuple is ``{"$t": [...]}``, a dict
+``{"$d": [[key, value], ...]}`` (string keys), an array ``{"$a": i, "ro": bool}``
+(buffer ``i``; ``ro`` keeps read-only inputs read-only on the other side), a numpy
+scalar ``{"$s": i}``, and an object that stays on the side that owns it
+``{"$r": id, "type": name}`` (kernel object) or ``{"$p": id, "type": name}``
+(verdict-process object).
+"""
+import io
+import json
+import math
+import struct
+
+import numpy as np
+
+MAX_FRAME = 256 * 2 ** 20      # bytes in one message
+PLAIN_KINDS = "biuf"           # array dtypes that may cross: bool, ints, floats
+_HEADER = struct.Struct("!I")
+
+
+class ProtocolError(Exception):
+    """The other side sent something that is not a well-formed message of plain data."""
+
+
+class Closed(ProtocolError):
+    """The other side closed the connection."""
+
+
+# --- encoding -------------------------------------------------------------------
+
+def _is_number(value):
+    return type(value) in (bool, int, float)
+
+
+def encode(tree, other):
+    """Encode ``tree`` to (json-able tree, buffers); ``other(obj)`` encodes what is not plain data."""
+    buffers = []
+
+    def array(a, key):
+        a = np.asarray(a)
+        out = io.BytesIO()
+        np.lib.format.write_array(out, a, allow_pickle=False)
+        buffers.append(out.getvalue())
+        return {key: len(buffers) - 1, "ro": not a.flags.writeable}
+
+    def walk(v, depth):
+        if depth > 50:
+            raise ProtocolError("data nested more than 50 levels deep")
+        if v is None or type(v) is str or _is_number(v):
+            return v
+        if type(v) is np.ndarray and v.dtype.kind in PLAIN_KINDS and not v.dtype.fields:
+            return array(v, "$a")
+        if isinstance(v, np.generic) and type(v).__module__ == "numpy" and v.dtype.kind in PLAIN_KINDS:
+            return array(np.asarray(v), "$s")
+        if type(v) is tuple:
+            return {"$t": [walk(x, depth + 1) for x in v]}
+        if type(v) is list:
+            return [walk(x, depth + 1) for x in v]
+        if type(v) is dict and all(type(k) is str for k in v):
+            return {"$d": [[k, walk(x, depth + 1)] for k, x in v.items()]}
+        return other(v)
+
+    return walk(tree, 0), buffers
+
+
+def dumps(tree, other):
+    """One frame (bytes) carrying ``tree``."""
+    encoded, buffers = encode(tree, other)
+    header = json.dumps({"tree": encoded, "sizes": [len(b) for b in buffers]}, allow_nan=True).encode()
+    frame = b"".join([_HEADER.pack(len(header)), header, *buffers])
+    if len(frame) > MAX_FRAME:
+        raise ProtocolError(f"message of {len(frame)} bytes is larger than {MAX_FRAME}")
+    return frame
+
+
+# --- decoding -------------------------------------------------------------------
+
+def _read_array(buf):
+    """An array from ``.npy`` bytes: the header is checked before any allocation, pickles are refused."""
+    f = io.BytesIO(buf)
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ProtocolError(f"unsupported .npy version {version}")
+    except ValueError as err:
+        raise ProtocolError(f"not an .npy array: {err}") from None
+    if dtype.kind not in PLAIN_KINDS or dtype.fields or dtype.hasobject:
+        raise ProtocolError(f"arrays of dtype {dtype} are not accepted")
+    count = math.prod(shape)
+    offset = f.tell()
+    if count * dtype.itemsize != len(buf) - offset:
+        raise ProtocolError("array data does not match its header")
+    flat = np.frombuffer(buf, dtype=dtype, count=count, offset=offset)
+    return flat.reshape(shape, order="F" if fortran else "C").copy()
+
+
+def decode(tree, buffers, ref):
+    """Rebuild plain data; ``ref(kind, id, type_name)`` turns ``$r``/``$p`` markers into objects."""
+    def array(i):
+        if type(i) is not int or not 0 <= i < len(buffers):
+            raise ProtocolError("bad array reference")
+        return _read_array(buffers[i])
+
+    def walk(v, depth):
+        if depth > 60:
+            raise ProtocolError("data nested too deep")
+        if v is None or type(v) in (bool, int, float, str):
+            return v
+        if type(v) is list:
+            return [walk(x, depth + 1) for x in v]
+        if type(v) is not dict or len(v) not in (1, 2):
+            raise ProtocolError("malformed message")
+        if "$t" in v and type(v["$t"]) is list:
+            return tuple(walk(x, depth + 1) for x in v["$t"])
+        if "$d" in v and type(v["$d"]) is list:
+            out = {}
+            for pair in v["$d"]:
+                if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str:
+                    raise ProtocolError("malformed dict")
+                out[pair[0]] = walk(pair[1], depth + 1)
+            return out
+        if "$a" in v:
+            a = array(v["$a"])
+            a.flags.writeable = not v.get("ro")
+            return a
+        if "$s" in v:
+            a = array(v["$s"])
+            if a.ndim != 0:
+                raise ProtocolError("a scalar must be a 0-d array")
+            return a[()]
+        for kind in ("$r", "$p"):
+            if kind in v and type(v[kind]) is int:
+                return ref(kind, v[kind], str(v.get("type", "object"))[:80])
+        raise ProtocolError("malformed message")
+
+    return walk(tree, 0)
+
+
+def _recv_exactly(sock, n):
+    chunks, left = [], n
+    while left:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            raise Closed("the connection was closed")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv(sock, ref):
+    """Read one frame from ``sock`` and decode it (see ``decode``)."""
+    (size,) = _HEADER.unpack(_recv_exactly(sock, _HEADER.size))
+    if size > MAX_FRAME:
+        raise ProtocolError("message header too large")
+    try:
+        header = json.loads(_recv_exactly(sock, size))
+        sizes = header["sizes"]
+        if type(sizes) is not list or not all(type(s) is int and s >= 0 for s in sizes):
+            raise ProtocolError("bad buffer sizes")
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
+        raise ProtocolError(f"malformed message header ({type(err).__name__})") from None
+    if sum(sizes) + size > MAX_FRAME:
+        raise ProtocolError("message too large")
+    buffers = [_recv_exactly(sock, s) for s in sizes]
+    try:
+        return decode(header.get("tree"), buffers, ref)
+    except RecursionError:
+        raise ProtocolError("data nested too deep") from None
+
+
+def send(sock, tree, other):
+    sock.sendall(dumps(tree, other))
+
+
+class Peer:
+    """One end of a lockstep conversation on a socket, in which requests may nest.
+
+    While waiting for the reply to its own request, a peer serves the other side's
+    requests (``call``, ``getattr``, ``setattr``): a student's function may call a
+    method of an object that lives in the verdict process, and the reverse.
+    Subclasses say how their objects are referred to (``other``, ``resolve``) and
+    how a request is served (``serve``, returning the reply message).
+    """
+    REQUESTS = ("call", "getattr", "setattr")
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def other(self, obj):
+        raise NotImplementedError
+
+    def resolve(self, kind, ident, type_name):
+        raise NotImplementedError
+
+    def serve(self, message):
+        raise NotImplementedError
+
+    def send(self, message):
+        send(self.sock, message, self.other)
+
+    def receive(self):
+        message = recv(self.sock, self.resolve)
+        if type(message) is not dict or type(message.get("op")) is not str:
+            raise ProtocolError("a message must be a dict with an 'op'")
+        return message
+
+    def request(self, message):
+        """Send ``message``; serve nested requests until a message that is not a request arrives."""
+        self.send(message)
+        while True:
+            reply = self.receive()
+            if reply["op"] not in self.REQUESTS:
+                return reply
+            answer = self.serve(reply)
+            try:
+                frame = dumps(answer, self.other)
+            except ProtocolError as err:  # e.g. a result nested too deep: say so instead of going silent
+                frame = dumps({"op": "raise", "type": "TypeError", "message": str(err)}, self.other)
+            self.sock.sendall(frame)
