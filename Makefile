@@ -17,9 +17,9 @@ test: $(READY)            ## everything CI checks
 demo: $(READY)            ## grade a sample class on the embedded default (SQLite)
 	$(BIN)/python -m autograder.demo
 
-grade: $(READY)           ## grade a class: make grade SUBMISSIONS=<folder or zip> [WORKERS=n]
+grade: $(READY)           ## grade a class: make grade SUBMISSIONS=<folder or zip> [WORKERS=n] [NO_SANDBOX=1]
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder or zip> [WORKERS=n]"; exit 2; }
-	$(BIN)/python -m autograder grade "$(SUBMISSIONS)" $(if $(WORKERS),--workers $(WORKERS))
+	$(BIN)/python -m autograder grade "$(SUBMISSIONS)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(NO_SANDBOX),--no-sandbox)
 
 bench: $(READY)           ## grading cost per notebook, and parallel vs sequential nbgrader throughput
 	$(BIN)/python -m autograder.bench

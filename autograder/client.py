@@ -77,7 +77,13 @@ class _Remote:
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
-        return self._peer.ask({"op": "getattr", "target": self, "name": name})
+        key = (self._id, name)
+        if key in self._peer.methods:
+            return self._peer.methods[key]
+        value = self._peer.ask({"op": "getattr", "target": self, "name": name})
+        if isinstance(value, _Remote) and value._type == "method":
+            self._peer.methods[key] = value  # a bound method stays the same: one round trip fewer per call
+        return value
 
     def __setattr__(self, name, value):
         self._peer.ask({"op": "setattr", "target": self, "name": name, "value": value})
@@ -97,6 +103,7 @@ class _KernelPeer(wire.Peer):
         self.objects = []   # kept alive, so that ids stay unique
         self.ids = {}       # id(obj) -> index: the same object is always the same reference
         self.remotes = {}
+        self.methods = {}
 
     @classmethod
     def check(cls, path, name, objects):

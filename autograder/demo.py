@@ -1,7 +1,7 @@
 """The instructor's main job on a sample class: ``python -m autograder.demo`` (``make demo``).
 
-Regenerates the release, writes a sample class of 33 submissions as an LMS download
-(correct work, realistic mistakes, broken files), grades it with the parallel
+Regenerates the release, writes a sample class of 38 submissions as an LMS download
+(correct work, realistic mistakes, broken files, and with a sandbox a few cheats), grades it with the parallel
 pipeline on the embedded default (SQLite), and prints the grade table and the class report.
 """
 import shutil
@@ -10,7 +10,8 @@ import time
 
 from .samples import sample
 from .grading.course import ROOT, Course
-from .grading.pipeline import Settings, grade_class
+from .grading import sandbox
+from .grading.pipeline import NO_SANDBOX_WARNING, Settings, grade_class
 
 DEMO_ROOT = ROOT / "build" / "demo"
 
@@ -37,12 +38,19 @@ def main():
     if DEMO_ROOT.exists():
         shutil.rmtree(DEMO_ROOT)
     download = DEMO_ROOT / "download"
-    students = sample.class_files(ROOT / "course" / "batchnorm", ROOT / "solutions" / "batchnorm")
+    sandboxed, why = sandbox.available()
+    # the cheats attack the machine they run on: only ever graded in the sandbox
+    cheats = sample.DEMO_CHEATS if sandboxed else []
+    students = sample.class_files(ROOT / "course" / "batchnorm", ROOT / "solutions" / "batchnorm", cheats=cheats)
     sample.write_class(students, download)
     print(f"2/3 a sample class of {len(students)} submissions, as an LMS download: {download}")
+    if not sandboxed:
+        print(f"{NO_SANDBOX_WARNING} ({why}); the demo goes on without one, and without its cheating students "
+              "(see the README to install bubblewrap)")
     print("3/3 grading in parallel (nbgrader autograde + generate_feedback)")
     out = DEMO_ROOT / "graded"
-    results = grade_class(download, out, Settings(cell_timeout=10, notebook_timeout=120, memory_limit=1 << 30))
+    results = grade_class(download, out, Settings(cell_timeout=10, notebook_timeout=120, memory_limit=1 << 30,
+                                                  sandbox=sandboxed))
     print()
     print(grade_table(results))
     print()

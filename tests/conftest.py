@@ -1,10 +1,12 @@
-"""Shared fixtures: one temporary course, graded once by real nbgrader for the whole session."""
+"""Shared fixtures: one temporary course, and every grading scenario graded once by the real pipeline."""
 import copy
 
 import pytest
 
 from autograder.samples import variants as V
 from autograder.grading.course import Course
+from autograder.grading.pipeline import Settings, grade_class, sqlite_url
+from autograder.samples import sample
 from autograder.grading.notebooks import grade_id, read_notebooks
 from autograder.samples.submissions import solved_assignment
 
@@ -31,6 +33,11 @@ def tamper(notebooks, notebook, test_id, new_source="pass"):
     return out
 
 
+def student_id(scenario):
+    """The id a scenario is submitted under (an LMS file name's id ends at its first underscore)."""
+    return scenario.replace("_", "-")
+
+
 def only(notebooks, name):
     return {name: notebooks[name]}
 
@@ -43,8 +50,8 @@ def course(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def graded(course):
-    """Every scenario submitted as its own student and autograded in one nbgrader run."""
+def graded_course(course, tmp_path_factory):
+    """Every scenario as its own student, graded in one run of the parallel pipeline (nbgrader in workers)."""
     rel, src = course.release_dir, course.source_dir
     scenarios = {"solution": solved_assignment(rel, src), "blank": read_notebooks(rel)}
     for i, group in enumerate(correct_groups()):
@@ -56,10 +63,21 @@ def graded(course):
     scenarios["tampered"] = tamper(only(solved_assignment(rel, src, [mistake]), mistake.notebook),
                                    mistake.notebook, sorted(mistake.fails)[0])
     scenarios["mistake"] = only(solved_assignment(rel, src, [mistake]), mistake.notebook)
-    for student, notebooks in scenarios.items():
-        course.submit(student, notebooks)
-    course.autograde()
-    return course.grades()
+    tmp = tmp_path_factory.mktemp("scenarios")
+    folder = sample.write_class({student_id(s): sample.files_of(nbs) for s, nbs in scenarios.items()},
+                                tmp / "download")
+    grade_class(folder, tmp / "graded", Settings(cell_timeout=60), progress=False, feedback=False)
+    root = tmp / "graded" / "course"
+    graded = Course(root, db_url=sqlite_url(root))
+    graded.scenarios = list(scenarios)
+    return graded
+
+
+@pytest.fixture(scope="session")
+def graded(graded_course):
+    """{scenario: {notebook: {grade_id: (score, max_score)}}}."""
+    grades = graded_course.grades()
+    return {name: grades[student_id(name)] for name in graded_course.scenarios}
 
 
 def lost(grades_of_notebook):

@@ -5,7 +5,7 @@ from autograder.samples import variants as V
 from autograder.grading.course import Course
 from autograder.samples.submissions import solved_assignment
 
-from conftest import correct_groups, lost, max_total, only, total
+from conftest import correct_groups, lost, max_total, only, student_id, total
 
 
 def test_solution_gets_full_marks(graded):
@@ -59,7 +59,8 @@ def test_warning_on_stderr_keeps_points(graded, tmp_path):
     assert lost(control.grades()["warns"][notebook]), "the warning variant never wrote to stderr"
 
 
-def test_grading_twice_gives_the_same_scores(course, graded):
+def test_grading_twice_gives_the_same_scores(graded_course, graded):
+    # the second time by plain `nbgrader autograde` in the same course: the same scores again
     for student in ["solution", f"wrong-{V.WRONG[-1].name}"]:
-        course.autograde(student=student)
-        assert course.grades()[student] == graded[student], f"{student}: a second grading changed the scores"
+        graded_course.autograde(student=student_id(student))
+        assert graded_course.grades()[student_id(student)] == graded[student], f"{student}: a second grading changed the scores"

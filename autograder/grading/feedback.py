@@ -5,7 +5,11 @@ from .notebooks import HIDDEN
 
 
 class HideHiddenTests(NbGraderPreprocessor):
-    """Remove hidden-test source from test cells, and tracebacks (which quote it) from their errors."""
+    """Remove hidden-test source from test cells, and tracebacks (which quote it) from their errors.
+
+    Any output that quotes a hidden block (a later cell can print IPython's ``In`` history)
+    has the block replaced too.
+    """
 
     def preprocess_cell(self, cell, resources, index):
         meta = cell.metadata.get("nbgrader", {})
@@ -14,4 +18,18 @@ class HideHiddenTests(NbGraderPreprocessor):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            _redact(output)
         return cell, resources
+
+
+def _redact(value):
+    """Hidden blocks quoted anywhere in an output (text, data of every MIME type, tracebacks) are replaced."""
+    if isinstance(value, str):
+        return HIDDEN.sub("(hidden tests)\n", value) if "HIDDEN TESTS" in value else value
+    if isinstance(value, list):
+        value[:] = [_redact(v) for v in value]
+    elif isinstance(value, dict):
+        for key in value:
+            value[key] = _redact(value[key])
+    return value

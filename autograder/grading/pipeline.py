@@ -4,17 +4,17 @@
    where nbgrader would otherwise fail, and every repair is reported;
 2. autograde: worker processes each run nbgrader's own ``autograde`` in-process
    (nbgrader's start-up is paid once per worker, not once per student), one
-   (student, notebook) at a time, in kernels with a memory limit; a notebook that
+   (student, notebook) at a time; each kernel runs in a bubblewrap sandbox with
+   limits, and the hidden checks run in the worker's verdict server (``verdicts``),
+   so a test cell scores only on a verdict the worker recorded; a notebook that
    runs past its time limit has its worker killed and replaced;
 3. feedback: nbgrader's ``generate_feedback``, without the hidden tests' source;
 4. ``grades.csv``, and a class report (text and HTML).
 """
 import csv
-import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -24,10 +24,15 @@ from pathlib import Path
 import nbformat
 import psutil
 
-from . import intake
-from .course import ASSIGNMENT, ROOT, Course, default_db_url
+from . import intake, sandbox
+from .course import ASSIGNMENT, Course, default_db_url
+from .verdicts import FAILED, NOT_RUN
 
-KERNEL = "batchnorm-graded"
+NO_SANDBOX_WARNING = "WARNING: graded WITHOUT a sandbox: student code ran with the grader's rights"
+
+
+class SandboxMissing(RuntimeError):
+    """Grading was asked for with a sandbox, and none can run here."""
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Settings:
     notebook_timeout: int = 300     # seconds per notebook, the whole notebook
     memory_limit: int = 2 * 2 ** 30  # bytes of address space per kernel
     db_url: str = None              # default: SQLite in the output folder
+    sandbox: bool = True            # kernels in bubblewrap; False only when asked for (--no-sandbox)
 
 
 @dataclass
@@ -64,29 +70,15 @@ def sqlite_url(root):
     return default_db_url(root) + "?timeout=120"
 
 
-def write_kernelspec(folder, memory_limit):
-    """A kernel that runs submissions under a memory limit (see autograder/limited_kernel.py)."""
-    spec = Path(folder) / "kernels" / KERNEL
-    spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "autograder.limited_kernel", "-f", "{connection_file}"],
-        "display_name": "Python 3 (graded, memory-limited)",
-        "language": "python",
-        "env": {"BATCHNORM_KERNEL_MEMORY": str(memory_limit), "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2",
-                "PYTHONPATH": str(ROOT), "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
-    }, indent=1))
-
-
 # --- workers -------------------------------------------------------------------
 
-def _worker(conn, root, db_url, cell_timeout):
+def _worker(conn, root, db_url, cell_timeout, sandboxed, memory_limit):
     """Grade tasks received on ``conn`` until told to stop; nbgrader is imported once.
 
     A task is (kind, student, notebooks): one student's notebooks are graded one after
     another (two workers never share a student's folder or gradebook rows). Before each
     notebook the worker sends ("start", notebook), after it ("done", notebook, ok, log, error).
     """
-    os.environ["JUPYTER_PATH"] = str(Path(root) / "build" / "jupyter")
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     warnings.simplefilter("ignore")  # SQLAlchemy and nbformat chatter; nbgrader reports through its log
     from nbgrader.apps import NbGraderAPI
@@ -95,12 +87,9 @@ def _worker(conn, root, db_url, cell_timeout):
     from .course import configure
 
     config = Config()
-    configure(config, root=root, db_url=db_url, cell_timeout=cell_timeout, kernel_name=KERNEL)
+    configure(config, root=root, db_url=db_url, cell_timeout=cell_timeout,
+              sandbox="bwrap" if sandboxed else "none", memory_limit=memory_limit)
     config.NbGraderAPI.log_level = "WARN"
-    # Unix sockets: kernels started at the same moment by two workers cannot pick the same TCP port.
-    # An absolute, short prefix per worker: nbgrader changes folders, and socket paths are limited in length.
-    config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = os.path.join(tempfile.gettempdir(), f"bn-kernel-{os.getpid()}")
     api = NbGraderAPI(config=config)
     while True:
         task = conn.recv()
@@ -122,8 +111,8 @@ def _worker(conn, root, db_url, cell_timeout):
 class Pool:
     """Worker processes, one student at a time each; a notebook past its deadline kills its worker."""
 
-    def __init__(self, size, root, db_url, cell_timeout):
-        self.args = (str(root), db_url, cell_timeout)
+    def __init__(self, size, root, db_url, cell_timeout, sandboxed, memory_limit):
+        self.args = (str(root), db_url, cell_timeout, sandboxed, memory_limit)
         self.context = multiprocessing.get_context("spawn")
         self.workers = [self._start() for _ in range(size)]
 
@@ -227,6 +216,11 @@ def _notebook_messages(path, notebook):
     except Exception:
         return out
     names = {o.get("ename") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"}
+    unverified = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+                  for o in c.get("outputs", []) if o.get("ename") in (NOT_RUN, FAILED)]
+    if unverified:
+        out.append(("error", f"{notebook}: test cells that would have passed without a passing hidden check, "
+                             f"scored 0 (the hidden check never ran, or failed unseen): {', '.join(unverified)}"))
     if "CellTimeoutError" in names:
         out.append(("error", f"{notebook}: a cell ran past the per-cell time limit (an infinite loop?)"))
     if "MemoryError" in names:
@@ -250,20 +244,23 @@ def source_points(course):
     return out
 
 
-def grade_class(source, out_dir, settings=None, progress=True, timings=None):
+def grade_class(source, out_dir, settings=None, progress=True, timings=None, feedback=True):
     """Grade every submission in ``source`` (folder or zip) into ``out_dir``; returns the list of Results.
 
     timings: a dict that receives the seconds of the autograde phase (for the benchmark).
+    feedback: False skips the feedback pages (tests that only read scores).
     """
     timings = {} if timings is None else timings
     from tqdm import tqdm
 
     settings = settings or Settings()
+    if settings.sandbox and not sandbox.available()[0]:
+        raise SandboxMissing(f"no sandbox: {sandbox.available()[1]}. Install bubblewrap (see the README), "
+                             "or grade with --no-sandbox to accept that student code runs with your rights.")
     out_dir = Path(out_dir).resolve()
     root = out_dir / "course"
     db_url = settings.db_url or sqlite_url(root)
-    course = Course.create(root, db_url=db_url, cell_timeout=settings.cell_timeout, kernel_name=KERNEL)
-    write_kernelspec(root / "build" / "jupyter", settings.memory_limit)
+    course = Course.create(root, db_url=db_url, cell_timeout=settings.cell_timeout)
     course.generate()
     sources = {p.stem: nbformat.read(p, as_version=4) for p in sorted(course.source_dir.glob("*.ipynb"))}
     points = source_points(course)
@@ -285,16 +282,18 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None):
         results[student].messages += _log_messages(f"{notebook}.ipynb", log, "" if ok else error)
         bar.update(1)
 
-    pool = Pool(min(settings.workers, max(1, len(tasks))), root, db_url, settings.cell_timeout)
+    pool = Pool(min(settings.workers, max(1, len(tasks))), root, db_url, settings.cell_timeout, settings.sandbox,
+                settings.memory_limit)
     try:
         started = time.monotonic()
         pool.run(tasks, settings.notebook_timeout, graded)
         timings["autograde"] = time.monotonic() - started
         bar.close()
-        bar = tqdm(total=len(tasks), desc="feedback", unit="student", disable=not progress, file=sys.stderr)
-        pool.run([("feedback", student, ["*"]) for _, student, _ in tasks], settings.notebook_timeout,
-                 lambda *done: bar.update(1))
-        bar.close()
+        if feedback:
+            bar = tqdm(total=len(tasks), desc="feedback", unit="student", disable=not progress, file=sys.stderr)
+            pool.run([("feedback", student, ["*"]) for _, student, _ in tasks], settings.notebook_timeout,
+                     lambda *done: bar.update(1))
+            bar.close()
     finally:
         pool.close()
 
@@ -306,13 +305,13 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None):
             result.messages += _notebook_messages(course.autograded_dir(sid) / f"{notebook}.ipynb",
                                                   f"{notebook}.ipynb")
     ordered = [results[s.id] for s in students]
-    write_outputs(out_dir, ordered, points)
+    write_outputs(out_dir, ordered, points, sandboxed=settings.sandbox)
     course.export(out_dir / "nbgrader_export.csv")  # nbgrader's own CSV, for tools that expect it
     return ordered
 
 
-def write_outputs(out_dir, results, points):
-    """grades.csv, report.txt and report.html in ``out_dir``."""
+def write_outputs(out_dir, results, points, sandboxed=True):
+    """grades.csv, report.txt and report.html in ``out_dir``; without a sandbox, the reports say so first."""
     from .report import html_report, text_report
     notebooks = list(points)
     with open(out_dir / "grades.csv", "w", newline="") as f:
@@ -322,5 +321,6 @@ def write_outputs(out_dir, results, points):
             w.writerow([r.student, *(f"{sum(s for s, _ in r.scores[n].values()):g}" for n in notebooks),
                         f"{r.total:g}", f"{r.max_total:g}", "yes" if r.needs_look else "no",
                         " | ".join(text for _, text in r.messages)])
-    (out_dir / "report.txt").write_text(text_report(results, points))
-    (out_dir / "report.html").write_text(html_report(results, points))
+    warning = None if sandboxed else NO_SANDBOX_WARNING
+    (out_dir / "report.txt").write_text(text_report(results, points, warning))
+    (out_dir / "report.html").write_text(html_report(results, points, warning))

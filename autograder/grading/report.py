@@ -24,9 +24,11 @@ def summary(results):
             "min": min(totals), "max": max(totals), "out_of": results[0].max_total}
 
 
-def text_report(results, points):
+def text_report(results, points, warning=None):
+    """The report as text; ``warning`` (grading without a sandbox) is its first line."""
     s = summary(results)
-    lines = [f"{s['count']} submissions graded: mean {s['mean']:.1f}, median {s['median']:g}, "
+    lines = [warning, ""] if warning else []
+    lines += [f"{s['count']} submissions graded: mean {s['mean']:.1f}, median {s['median']:g}, "
              f"min {s['min']:g}, max {s['max']:g} (out of {s['out_of']:g})", "", "score distribution:"]
     out_of = s["out_of"] or 1
     bins = [0] * 10
@@ -84,6 +86,7 @@ TEMPLATE = jinja2.Template("""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Batch norm: class report</title>
 <style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.look{background:#fff3e0}</style></head><body>
+{% if warning %}<p style="background:#fdd;padding:.5em;font-weight:bold">{{ warning }}</p>{% endif %}
 <h1>Class report</h1>
 <p>{{ s.count }} submissions: mean {{ "%.1f"|format(s.mean) }}, median {{ s.median }}, min {{ s.min }},
 max {{ s.max }} (out of {{ s.out_of }}).</p>
@@ -102,7 +105,7 @@ max {{ s.max }} (out of {{ s.out_of }}).</p>
 """, autoescape=True)
 
 
-def html_report(results, points):
+def html_report(results, points, warning=None):
     hist, rates = _figures(results, points)
-    return TEMPLATE.render(s=summary(results), hist=hist, rates=rates, results=results,
+    return TEMPLATE.render(warning=warning, s=summary(results), hist=hist, rates=rates, results=results,
                            look=[r for r in results if r.needs_look], notebooks=list(points))

@@ -29,6 +29,7 @@ import nbformat
 import numpy as np
 from jupyter_client.kernelspec import KernelSpecManager
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.utils import determine_grade
 from traitlets import Enum, Integer
 
 from .. import wire
@@ -385,7 +386,11 @@ class VerdictExecute(Execute):
 
 
 class ApplyVerdicts(NbGraderPreprocessor):
-    """A test cell keeps nbgrader's points only with a recorded pass; otherwise an error output scores it 0."""
+    """A test cell keeps nbgrader's points only with a recorded pass.
+
+    A cell that nbgrader would score without one gets an error output in first
+    place (nbgrader scores by the first error, stderr or execute_result output).
+    """
 
     def preprocess(self, nb, resources):
         self._verdicts = resources.get(RESOURCE)
@@ -397,16 +402,17 @@ class ApplyVerdicts(NbGraderPreprocessor):
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
             return cell, resources
-        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-            return cell, resources
         verdicts = self._verdicts.get(index, [])
         if verdicts and all(passed for passed, _ in verdicts):
+            return cell, resources
+        # nbgrader's own rule, which reads outputs in order (a first execute_result scores before a later error)
+        if not determine_grade(cell)[0]:
             return cell, resources
         if verdicts:
             ename, evalue = FAILED, next(m for passed, m in verdicts if not passed)
         else:
             ename, evalue = NOT_RUN, ("the hidden check of this cell never ran, so the cell scores 0 "
                                       "(did code change what the cell executes?)")
-        cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue,
-                                                   traceback=[f"{ename}: {evalue}"]))
+        cell.outputs.insert(0, nbformat.v4.new_output("error", ename=ename, evalue=evalue,
+                                                      traceback=[f"{ename}: {evalue}"]))
         return cell, resources

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import cheats as C
 from . import variants as V
 from ..grading.notebooks import grade_id, is_answer, read_notebooks
 from .submissions import solved_assignment
@@ -170,8 +171,22 @@ DEMO_MISTAKES = ["fwd_layer_norm_axis", "fwd_eps_outside_sqrt", "spatial_reshape
                  "layernorm_batch_axis", "net_backward_drops_gamma_grads", "channel_stats_reshape_no_transpose"]
 
 
-def class_files(release_dir, source_dir, broken=BROKEN, mistakes=DEMO_MISTAKES, correct=True):
-    """{student: {relative path: bytes}} for a sample class."""
+DEMO_CHEATS = ["transformer_cleanup", "patch_check_and_helpers", "gradebook_manual_score", "reference_import",
+               "persist_pth"]
+
+
+def cheat_submission(sample, cheat):
+    """The whole assignment: the cheat's honest base work, with the cheat in its notebook."""
+    base = {"blank": read_notebooks(sample.release_dir), "solution": sample.solved,
+            "mistake": sample.with_variant(V.by_name(V.DEMO_MISTAKE))}[cheat.base]
+    return C.apply(cheat, base)
+
+
+def class_files(release_dir, source_dir, broken=BROKEN, mistakes=DEMO_MISTAKES, correct=True, cheats=()):
+    """{student: {relative path: bytes}} for a sample class.
+
+    cheats: names from ``cheats.CHEATS``; only ever graded in a sandbox (they attack the machine they run on).
+    """
     sample = Sample(release_dir, source_dir)
     students = {}
     if correct:
@@ -182,6 +197,8 @@ def class_files(release_dir, source_dir, broken=BROKEN, mistakes=DEMO_MISTAKES, 
         students[f"mistake-{name.replace('_', '-')}"] = files_of(sample.with_variant(V.by_name(name)))
     for case in broken:
         students[f"broken-{case.__name__.replace('_', '-')}"] = case(sample)
+    for name in cheats:
+        students[f"cheat-{name.replace('_', '-')}"] = files_of(cheat_submission(sample, C.by_name(name)))
     return students
 
 

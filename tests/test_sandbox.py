@@ -1,0 +1,126 @@
+"""The graded kernel's sandbox, probed from inside by a notebook graded with real nbgrader."""
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+
+import nbformat
+import psutil
+import pytest
+
+from autograder.grading import sandbox
+from autograder.grading.course import ROOT, Course
+from autograder.grading.notebooks import read_notebooks
+
+pytestmark = pytest.mark.skipif(not sandbox.available()[0],
+                                reason=f"no sandbox here: {sandbox.available()[1]} (apt-get install bubblewrap)")
+
+PROBE = '''
+import json, os, resource, socket, subprocess, sys
+report = {"uid": os.getuid(), "cwd": os.getcwd()}
+report["exists"] = {p: os.path.exists(p) for p in PATHS}
+report["home"] = sorted(os.listdir(os.path.expanduser("~")))
+import autograder
+report["autograder"] = sorted(os.listdir(os.path.dirname(autograder.__file__)))
+try:
+    import autograder.oracle
+    report["oracle"] = True
+except ImportError:
+    report["oracle"] = False
+report["writable"] = {}
+for p in WRITE:
+    try:
+        with open(p, "w") as f:
+            f.write("x")
+        report["writable"][p] = True
+    except OSError:
+        report["writable"][p] = False
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=2).close()
+    report["network"] = True
+except OSError:
+    report["network"] = False
+report["limits"] = {n: resource.getrlimit(getattr(resource, n))[0] for n in ("RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_FSIZE")}
+try:
+    with open("big.bin", "wb") as f:
+        f.write(b"0" * (FSIZE + 1))
+    report["big_file"] = True
+except OSError:
+    report["big_file"] = False
+os.remove("big.bin") if os.path.exists("big.bin") else None
+subprocess.Popen(["sh", "-c", "sleep 600; : MARK"], start_new_session=True)
+report["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+with open("probe.json", "w") as f:
+    json.dump(report, f)
+'''
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory):
+    course = Course.create(tmp_path_factory.mktemp("sandboxed"), sandbox="bwrap")
+    course.generate()
+    release = read_notebooks(course.release_dir)
+    name = "01_axis_means_keepdims"
+    course.submit("neighbour", {name: release[name]})
+    course.autograde(student="neighbour")
+    mark = f"bn-probe-{uuid.uuid4().hex[:8]}"
+    host_tmp = f"/tmp/{mark}"
+    secrets = {"solutions": str(course.source_dir), "oracle": str(ROOT / "autograder" / "oracle"),
+               "repository": str(ROOT / "README.md"), "gradebook": str(course.root / "build" / "gradebook.db"),
+               "neighbour": str(course.autograded_dir("neighbour")), "home": os.path.expanduser("~/.bashrc"),
+               "sources": str(ROOT / "solutions")}
+    purelib = next(p for p in sys.path if p.endswith("site-packages"))
+    writes = {"venv": os.path.join(purelib, f"{mark}.pth"), "base": os.path.join(sys.base_prefix, f"{mark}.pth"),
+              "usr": f"/usr/lib/{mark}", "tmp": host_tmp, "own": f"{mark}.txt"}
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    nb = release[name]
+    code = (f"PATHS = {list(secrets.values())!r}\nWRITE = {list(writes.values())!r}\n"
+            f"PORT = {listener.getsockname()[1]}\nFSIZE = {sandbox.FILE_SIZE_LIMIT}\n"
+            + PROBE.replace("MARK", mark))
+    nb.cells.insert(1, nbformat.v4.new_code_cell(code))
+    course.submit("prober", {name: nb})
+    with listener:
+        course.autograde(student="prober")
+    time.sleep(0.5)
+    report = json.loads((course.autograded_dir("prober") / "probe.json").read_text())
+    survivors = [p.pid for p in psutil.process_iter(["cmdline"]) if mark in " ".join(p.info["cmdline"] or [])]
+    return dict(report=report, secrets=secrets, writes=writes, course=course, host_tmp=host_tmp,
+                survivors=survivors, mark=mark)
+
+
+def test_nothing_of_the_grader_is_visible(probe):
+    report = probe["report"]
+    visible = [name for name, path in probe["secrets"].items() if report["exists"][path]]
+    assert visible == [], f"visible inside the sandbox: {visible}"
+    assert report["home"] == [] or not {".bashrc", ".pyenv", ".cache"} & set(report["home"])
+    assert set(report["autograder"]) <= {"__init__.py", "client.py", "wire.py", "__pycache__"}
+    assert report["oracle"] is False
+
+
+def test_only_the_students_own_folder_and_a_private_tmp_are_writable(probe):
+    w = probe["writes"]
+    written = probe["report"]["writable"]
+    assert written[w["own"]] and written[w["tmp"]]
+    assert not any(written[w[k]] for k in ("venv", "base", "usr"))
+    assert not os.path.exists(probe["host_tmp"]), "the sandbox's /tmp is the host's"
+    for key in ("venv", "base", "usr"):
+        assert not os.path.exists(w[key])
+
+
+def test_no_network_and_limits_on_memory_processes_and_file_size(probe):
+    report = probe["report"]
+    assert report["network"] is False
+    assert 0 < report["limits"]["RLIMIT_AS"] <= 2 * 2 ** 30
+    assert 0 < report["limits"]["RLIMIT_NPROC"] < 100000
+    assert report["limits"]["RLIMIT_FSIZE"] == sandbox.FILE_SIZE_LIMIT and report["big_file"] is False
+    if os.geteuid() == 0:
+        assert report["uid"] != 0, "the kernel runs as root"
+
+
+def test_its_own_process_namespace_and_nothing_survives(probe):
+    assert max(probe["report"]["pids"]) < 100, "the kernel sees the machine's processes"
+    assert probe["survivors"] == [], f"processes outlived grading: {probe['survivors']}"
