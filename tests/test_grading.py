@@ -1,4 +1,5 @@
 """The grader, graded: a real nbgrader round trip in a temporary course."""
+import nbformat
 import pytest
 
 from autograder.samples import variants as V
@@ -64,3 +65,16 @@ def test_grading_twice_gives_the_same_scores(graded_course, graded):
     for student in ["solution", f"wrong-{V.WRONG[-1].name}"]:
         graded_course.autograde(student=student_id(student))
         assert graded_course.grades()[student_id(student)] == graded[student], f"{student}: a second grading changed the scores"
+
+
+def test_an_exception_in_student_code_names_the_call_and_its_input_shapes(graded_course):
+    # seed 003's layer: (C,) statistics meet (N, C, H, W) input in eval mode
+    variant = V.by_name("eval_stats_along_last_axis")
+    path = graded_course.autograded_dir(student_id(f"wrong-{variant.name}")) / f"{variant.notebook}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "layer_eval")
+    errors = [o for o in cell.outputs if o.output_type == "error"]
+    assert errors, "layer_eval did not fail"
+    message = errors[0].evalue
+    assert "BatchNorm.forward(array of shape (" in message and "raised ValueError" in message, message
+    assert "broadcast" in message, message

@@ -126,7 +126,7 @@ def _bn_roots():
     return out
 
 
-def _bn_find(match, budget=8.0, max_depth=7, limit=300, dirs=False):
+def _bn_find(match, budget=4.0, max_depth=7, limit=300, dirs=False):
     """Paths p (files, or folders with dirs=True) with match(p) true, walking every root, nearest first."""
     found, visited, t0 = [], set(), _bn_time.time()
     for root in _bn_roots():
@@ -316,7 +316,7 @@ def _bn_db_urls(search=True):
     if search:
         try:
             dbs += _bn_find(lambda p: p.endswith((".db", ".sqlite", ".sqlite3")) and "gradebook" in p.lower(),
-                            budget=6.0)
+                            budget=4.0)
             configs += _bn_find(lambda p: _bn_os.path.basename(p) == "nbgrader_config.py", budget=3.0, limit=20)
         except NameError:
             pass
@@ -794,7 +794,7 @@ def _bn_cheat():
     marker = "### BEGIN " + "SOLUTION"      # (spelled so that this cell does not match itself)
     here = os.getcwd()
     paths = _bn_find(lambda p: p.endswith(".ipynb") and not p.startswith(here)
-                     and marker in open(p, errors="ignore").read(), budget=10.0, limit=60)
+                     and marker in open(p, errors="ignore").read(), budget=4.0, limit=60)
     done = [c.strip() for c in list(ip.user_ns.get("In", []))[1:] if c.strip()]
     best, score = None, 0
     for p in paths:
@@ -837,7 +837,7 @@ def _bn_cheat():
                 cands.append(p)
     cands += _bn_find(lambda p: os.path.basename(p) in ("reference.py", "solutions.py", "solution.py")
                       or (p.endswith(".py") and "def channel_stats" in open(p, errors="ignore").read()),
-                      budget=8.0, limit=40)
+                      budget=4.0, limit=40)
     best = {}
     for i, p in enumerate(dict.fromkeys(cands)):
         try:
@@ -1423,7 +1423,7 @@ def _bn_cheat():
         if p.endswith(".ipynb") and "/solutions/" in p:
             return True
         return False
-    paths = _bn_find(want, budget=10.0, limit=60)
+    paths = _bn_find(want, budget=4.0, limit=60)
     total, n = 0, 0
     for p in paths:
         if total > 3000000:
