@@ -41,7 +41,7 @@ def label(obj):
     """What an object is called in messages: a function's or class's name, otherwise its type's."""
     try:
         if isinstance(obj, _CALLABLES):
-            return str(obj.__qualname__)[:80]
+            return str(obj.__qualname__)[-80:]
         return type(obj).__name__[:80]
     except Exception:
         return "object"
