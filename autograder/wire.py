@@ -6,18 +6,20 @@ grader must never unpickle, execute or call a method of anything the kernel send
 RPC libraries with object proxies (rpyc's netrefs, Pyro) route comparisons and
 attribute reads through the remote object, and fall back to pickle for values;
 both are exactly what a hostile kernel needs. Here a message is a JSON tree whose
-arrays travel as ``.npy`` buffers read with the header checked first and
-``allow_pickle`` never set, so the decoder can only ever build built-in types.
+arrays travel as raw buffers described by a dtype string and a shape, checked
+before use (bool, integer and float dtypes only: never object arrays, so nothing is
+ever unpickled), so the decoder can only ever build built-in types and plain arrays.
 
-A frame is ``u32 header length | JSON header | buffers``; the header is
-``{"tree": ..., "sizes": [...]}``. In the tree, a tuple is ``{"$t": [...]}``, a dict
-``{"$d": [[key, value], ...]}`` (string keys), an array ``{"$a": i, "ro": bool}``
+A frame is ``u32 header length | u32 body length | JSON header | body``; the header
+is ``{"tree": ..., "sizes": [...]}`` and the body the buffers, one after another. In
+the tree, a tuple is ``{"$t": [...]}``, a dict ``{"$d": [[key, value], ...]}``
+(string keys), an array ``{"$a": i, "dtype": "<f8", "shape": [...], "ro": bool}``
 (buffer ``i``; ``ro`` keeps read-only inputs read-only on the other side), a numpy
-scalar ``{"$s": i}``, and an object that stays on the side that owns it
+scalar the same with ``"$s"``, and an object that stays on the side that owns it
 ``{"$r": id, "type": name}`` (kernel object) or ``{"$p": id, "type": name}``
 (verdict-process object).
 """
-import io
+import itertools
 import json
 import math
 import struct
@@ -26,7 +28,7 @@ import numpy as np
 
 MAX_FRAME = 256 * 2 ** 20      # bytes in one message
 PLAIN_KINDS = "biuf"           # array dtypes that may cross: bool, ints, floats
-_HEADER = struct.Struct("!I")
+_HEADER = struct.Struct("!II")
 
 
 class ProtocolError(Exception):
@@ -49,10 +51,8 @@ def encode(tree, other):
 
     def array(a, key):
         a = np.asarray(a)
-        out = io.BytesIO()
-        np.lib.format.write_array(out, a, allow_pickle=False)
-        buffers.append(out.getvalue())
-        return {key: len(buffers) - 1, "ro": not a.flags.writeable}
+        buffers.append(a.tobytes(order="C"))
+        return {key: len(buffers) - 1, "dtype": a.dtype.str, "shape": list(a.shape), "ro": not a.flags.writeable}
 
     def walk(v, depth):
         if depth > 50:
@@ -78,7 +78,7 @@ def dumps(tree, other):
     """One frame (bytes) carrying ``tree``."""
     encoded, buffers = encode(tree, other)
     header = json.dumps({"tree": encoded, "sizes": [len(b) for b in buffers]}, allow_nan=True).encode()
-    frame = b"".join([_HEADER.pack(len(header)), header, *buffers])
+    frame = b"".join([_HEADER.pack(len(header), sum(len(b) for b in buffers)), header, *buffers])
     if len(frame) > MAX_FRAME:
         raise ProtocolError(f"message of {len(frame)} bytes is larger than {MAX_FRAME}")
     return frame
@@ -86,35 +86,28 @@ def dumps(tree, other):
 
 # --- decoding -------------------------------------------------------------------
 
-def _read_array(buf):
-    """An array from ``.npy`` bytes: the header is checked before any allocation, pickles are refused."""
-    f = io.BytesIO(buf)
+def _read_array(buf, dtype, shape):
+    """An array from raw bytes, its dtype and shape checked against them before anything is built."""
     try:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise ProtocolError(f"unsupported .npy version {version}")
-    except ValueError as err:
-        raise ProtocolError(f"not an .npy array: {err}") from None
-    if dtype.kind not in PLAIN_KINDS or dtype.fields or dtype.hasobject:
-        raise ProtocolError(f"arrays of dtype {dtype} are not accepted")
-    count = math.prod(shape)
-    offset = f.tell()
-    if count * dtype.itemsize != len(buf) - offset:
-        raise ProtocolError("array data does not match its header")
-    flat = np.frombuffer(buf, dtype=dtype, count=count, offset=offset)
-    return flat.reshape(shape, order="F" if fortran else "C").copy()
+        dtype = np.dtype(dtype) if type(dtype) is str and len(dtype) <= 8 else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in PLAIN_KINDS or dtype.fields or dtype.hasobject:
+        raise ProtocolError("arrays of that dtype are not accepted")
+    if type(shape) is not list or len(shape) > 32 or not all(type(n) is int and n >= 0 for n in shape):
+        raise ProtocolError("bad array shape")
+    if math.prod(shape) * dtype.itemsize != len(buf):
+        raise ProtocolError("array data does not match its shape")
+    return np.frombuffer(buf, dtype=dtype).reshape(shape).copy()
 
 
 def decode(tree, buffers, ref):
     """Rebuild plain data; ``ref(kind, id, type_name)`` turns ``$r``/``$p`` markers into objects."""
-    def array(i):
+    def array(v, key):
+        i = v[key]
         if type(i) is not int or not 0 <= i < len(buffers):
             raise ProtocolError("bad array reference")
-        return _read_array(buffers[i])
+        return _read_array(buffers[i], v.get("dtype"), v.get("shape"))
 
     def walk(v, depth):
         if depth > 60:
@@ -123,7 +116,7 @@ def decode(tree, buffers, ref):
             return v
         if type(v) is list:
             return [walk(x, depth + 1) for x in v]
-        if type(v) is not dict or len(v) not in (1, 2):
+        if type(v) is not dict or not 1 <= len(v) <= 4:
             raise ProtocolError("malformed message")
         if "$t" in v and type(v["$t"]) is list:
             return tuple(walk(x, depth + 1) for x in v["$t"])
@@ -135,11 +128,11 @@ def decode(tree, buffers, ref):
                 out[pair[0]] = walk(pair[1], depth + 1)
             return out
         if "$a" in v:
-            a = array(v["$a"])
+            a = array(v, "$a")
             a.flags.writeable = not v.get("ro")
             return a
         if "$s" in v:
-            a = array(v["$s"])
+            a = array(v, "$s")
             if a.ndim != 0:
                 raise ProtocolError("a scalar must be a 0-d array")
             return a[()]
@@ -164,19 +157,21 @@ def _recv_exactly(sock, n):
 
 def recv(sock, ref):
     """Read one frame from ``sock`` and decode it (see ``decode``)."""
-    (size,) = _HEADER.unpack(_recv_exactly(sock, _HEADER.size))
-    if size > MAX_FRAME:
-        raise ProtocolError("message header too large")
+    size, body_size = _HEADER.unpack(_recv_exactly(sock, _HEADER.size))
+    if size + body_size > MAX_FRAME:
+        raise ProtocolError("message too large")
+    data = _recv_exactly(sock, size + body_size)
     try:
-        header = json.loads(_recv_exactly(sock, size))
+        header = json.loads(data[:size])
         sizes = header["sizes"]
         if type(sizes) is not list or not all(type(s) is int and s >= 0 for s in sizes):
             raise ProtocolError("bad buffer sizes")
     except (ValueError, KeyError, TypeError, RecursionError) as err:
         raise ProtocolError(f"malformed message header ({type(err).__name__})") from None
-    if sum(sizes) + size > MAX_FRAME:
-        raise ProtocolError("message too large")
-    buffers = [_recv_exactly(sock, s) for s in sizes]
+    if sum(sizes) != body_size:
+        raise ProtocolError("buffer sizes do not add up")
+    offsets = list(itertools.accumulate(sizes, initial=size))
+    buffers = [data[start:end] for start, end in zip(offsets, offsets[1:])]
     try:
         return decode(header.get("tree"), buffers, ref)
     except RecursionError:

@@ -1,5 +1,4 @@
 """The wire format between kernel and verdict process: plain data only, whatever the kernel sends."""
-import io
 import json
 import pickle
 import socket
@@ -28,7 +27,7 @@ def round_trip(tree, other=no_objects, ref=no_refs):
 
 def raw_frame(tree, buffers=()):
     header = json.dumps({"tree": tree, "sizes": [len(x) for x in buffers]}).encode()
-    return struct.pack("!I", len(header)) + header + b"".join(buffers)
+    return struct.pack("!II", len(header), sum(len(x) for x in buffers)) + header + b"".join(buffers)
 
 
 def receive_raw(frame):
@@ -37,12 +36,6 @@ def receive_raw(frame):
         a.sendall(frame)
         a.shutdown(socket.SHUT_WR)
         return wire.recv(b, no_refs)
-
-
-def npy(array):
-    out = io.BytesIO()
-    np.lib.format.write_array(out, array, allow_pickle=True)
-    return out.getvalue()
 
 
 def test_plain_data_round_trips_with_types_shapes_and_read_only_flags():
@@ -77,26 +70,24 @@ def test_objects_that_are_not_plain_data_are_never_encoded_as_data(value):
         wire.dumps(value, no_objects)
 
 
-def test_a_pickled_array_is_refused_before_anything_is_unpickled():
+@pytest.mark.parametrize("dtype", ["|O", "O", "|V8", "[('a', 'O')]", "<M8[s]", "<c16", "|S4", 12, "f" * 40])
+def test_arrays_of_objects_or_other_dtypes_are_refused_before_anything_is_built(dtype):
     class Boom:
         def __reduce__(self):
             return (exec, ("raise SystemExit('unpickled!')",))
-    frame = raw_frame({"$a": 0}, [npy(np.array([Boom()], dtype=object))])
-    with pytest.raises(wire.ProtocolError, match="dtype object"):
-        receive_raw(frame)
-    with pytest.raises(wire.ProtocolError):
-        receive_raw(raw_frame({"$a": 0}, [pickle.dumps(np.zeros(3))]))
+    data = pickle.dumps(np.array([Boom()], dtype=object))
+    with pytest.raises(wire.ProtocolError, match="dtype"):
+        receive_raw(raw_frame({"$a": 0, "dtype": dtype, "shape": [1]}, [data]))
 
 
-def test_an_array_header_that_lies_about_its_size_is_refused_without_allocating():
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10 ** 12,)})
-    with pytest.raises(wire.ProtocolError, match="does not match"):
-        receive_raw(raw_frame({"$a": 0}, [header.getvalue() + b"\0" * 64]))
+@pytest.mark.parametrize("shape", [[10 ** 12], [3], [-1, 8], "8", [2.0, 4], [1] * 33])
+def test_an_array_whose_shape_lies_about_its_data_is_refused_without_allocating(shape):
+    with pytest.raises(wire.ProtocolError, match="shape"):
+        receive_raw(raw_frame({"$a": 0, "dtype": "<f8", "shape": shape}, [b"\0" * 64]))
 
 
-@pytest.mark.parametrize("tree", [{"$x": 1}, {"$a": 5}, {"$d": [[1, 2]]}, {"$t": 3}, {"a": 1, "b": 2, "c": 3},
-                                  {"$r": "0"}])
+@pytest.mark.parametrize("tree", [{"$x": 1}, {"$a": 5}, {"$d": [[1, 2]]}, {"$t": 3},
+                                  {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}, {"$r": "0"}])
 def test_malformed_trees_are_refused(tree):
     with pytest.raises(wire.ProtocolError):
         receive_raw(raw_frame(tree))
@@ -105,12 +96,14 @@ def test_malformed_trees_are_refused(tree):
 def test_deep_nesting_huge_headers_and_truncated_frames_are_refused():
     deep = ('{"tree": ' + "[" * 5000 + "]" * 5000 + ', "sizes": []}').encode()
     with pytest.raises(wire.ProtocolError, match="nested|malformed"):
-        receive_raw(struct.pack("!I", len(deep)) + deep)
+        receive_raw(struct.pack("!II", len(deep), 0) + deep)
     with pytest.raises(wire.ProtocolError, match="nested"):
         receive_raw(raw_frame(eval("[" * 100 + "]" * 100)))
     with pytest.raises(wire.ProtocolError, match="too large"):
-        receive_raw(struct.pack("!I", wire.MAX_FRAME + 1))
+        receive_raw(struct.pack("!II", wire.MAX_FRAME, 1))
     with pytest.raises(wire.Closed):
         receive_raw(raw_frame([1, 2, 3])[:-2])
     with pytest.raises(wire.ProtocolError):
-        receive_raw(struct.pack("!I", 5) + b"nope!")
+        receive_raw(struct.pack("!II", 5, 0) + b"nope!")
+    with pytest.raises(wire.ProtocolError, match="add up"):
+        receive_raw(raw_frame([1], [b"1234"])[:4] + struct.pack("!I", 5) + raw_frame([1], [b"1234"])[8:] + b"x")

@@ -42,9 +42,12 @@ def _environment_prefix():
     return venv if os.path.exists(os.path.join(venv, "pyvenv.cfg")) else sys.prefix
 
 
-def launcher_env(mode, memory_limit, socket_path):
+def launcher_env(mode, memory_limit, socket_path, matplotlib_template=None):
     """The environment of the launcher (kernelspec ``env``)."""
-    return {"BATCHNORM_SANDBOX": mode, "BATCHNORM_KERNEL_MEMORY": str(memory_limit), SOCKET_ENV: str(socket_path)}
+    env = {"BATCHNORM_SANDBOX": mode, "BATCHNORM_KERNEL_MEMORY": str(memory_limit), SOCKET_ENV: str(socket_path)}
+    if matplotlib_template:
+        env["BATCHNORM_MPL_TEMPLATE"] = str(matplotlib_template)
+    return env
 
 
 _available = None
@@ -114,17 +117,28 @@ def kernel_env(mode, venv_bin, socket_path, home):
         "PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1",
         "OMP_NUM_THREADS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1", SOCKET_ENV: socket_path,
     }
-    for name in ("NBGRADER_EXECUTION", "MPLCONFIGDIR"):
-        if name in os.environ:
-            env[name] = os.environ[name]
+    if "NBGRADER_EXECUTION" in os.environ:
+        env["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
     return env
+
+
+def _matplotlib_config(kernel_dir, uid):
+    """The kernel's own copy of the prepared matplotlib folder (font cache built), or None."""
+    template = os.environ.get("BATCHNORM_MPL_TEMPLATE")
+    if not template or not os.path.isdir(template):
+        return None
+    folder = os.path.join(kernel_dir, "matplotlib")
+    shutil.copytree(template, folder, dirs_exist_ok=True)
+    if uid is not None:
+        for parent, dirs, files in os.walk(folder):
+            for name in [parent] + [os.path.join(parent, n) for n in dirs + files]:
+                os.chown(name, uid, uid)
+    return folder
 
 
 def bwrap_command(kernel, env, cwd, kernel_dir, socket_dir, uid):
     """The bwrap command line that runs ``kernel`` (argv) with ``env`` in the sandbox."""
     ro = ["/usr", sys.base_prefix, _environment_prefix()] + [p for p in SYSTEM_FILES if os.path.exists(p)]
-    if "MPLCONFIGDIR" in env:
-        ro.append(env["MPLCONFIGDIR"])
     rw = [cwd, kernel_dir]
     clients = [(os.path.join(PACKAGE, f), f"{CLIENT_ROOT}/autograder/{f}") for f in CLIENT_FILES]
     args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -176,6 +190,9 @@ def main(argv):
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if mode != "bwrap":
         env = kernel_env(mode, venv_bin, socket_path, kernel_dir)
+        mpl = _matplotlib_config(kernel_dir, None)
+        if mpl:
+            env["MPLCONFIGDIR"] = mpl
         os.execve(kernel[0], kernel, env)
 
     _check_workdir(cwd)
@@ -190,6 +207,9 @@ def main(argv):
         tasks = _user_tasks(os.getuid()) + PROCESS_LIMIT
     resource.setrlimit(resource.RLIMIT_NPROC, (tasks, tasks))
     env = kernel_env(mode, venv_bin, socket_path, "/tmp")
+    mpl = _matplotlib_config(kernel_dir, uid)
+    if mpl:
+        env["MPLCONFIGDIR"] = mpl
     args = bwrap_command(kernel, env, cwd, kernel_dir, os.path.dirname(socket_path), uid)
     os.execvp(args[0], args)
 

@@ -14,12 +14,14 @@ check named by that cell's ``grade_id``, and at most once per cell. ``ApplyVerdi
 then gives 0 to every test cell that nbgrader would have scored without a recorded
 pass, with an error output that says why (listed for the instructor by the pipeline).
 """
+import atexit
 import builtins
 import inspect
 import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -337,6 +339,26 @@ class VerdictServer:
 
 # --- nbgrader preprocessors ---------------------------------------------------------
 
+_MPL_TEMPLATE = None
+
+
+def matplotlib_template():
+    """A matplotlib config folder with its font cache built, once per grading process.
+
+    Each kernel gets its own copy (sandbox.py), so that kernels share nothing and none
+    spends half a second rebuilding the cache in its empty home folder.
+    """
+    global _MPL_TEMPLATE
+    if _MPL_TEMPLATE is None:
+        folder = tempfile.mkdtemp(prefix="bn-mpl-")
+        env = dict(os.environ, MPLCONFIGDIR=folder)
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, capture_output=True,
+                       timeout=120)
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _MPL_TEMPLATE = folder
+    return _MPL_TEMPLATE
+
+
 class VerdictExecute(Execute):
     """nbgrader's Execute, with a verdict server for the notebook and the kernel in the sandbox."""
 
@@ -364,7 +386,7 @@ class VerdictExecute(Execute):
         (spec / "kernel.json").write_text(json.dumps({
             "argv": [sys.executable, "-I", "-S", sandbox.__file__, "-f", "{connection_file}"],
             "display_name": "Python 3 (graded)", "language": "python", "interrupt_mode": "message",
-            "env": sandbox.launcher_env(self.sandbox, self.memory_limit, self._server.path),
+            "env": sandbox.launcher_env(self.sandbox, self.memory_limit, self._server.path, matplotlib_template()),
         }))
         self.kernel_name = KERNEL
         km = super().create_kernel_manager()
