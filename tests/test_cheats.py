@@ -19,12 +19,10 @@ import pytest
 from autograder.grading import sandbox
 from autograder.grading.course import ROOT
 from autograder.grading.pipeline import Settings, grade_class
-from autograder.grading.notebooks import read_notebooks
 from autograder.grading.verdicts import FAILED, NOT_RUN
 from autograder.samples import cheats as C
 from autograder.samples import sample
 from autograder.samples import variants as V
-from autograder.samples.submissions import solved_assignment
 
 pytestmark = pytest.mark.skipif(not sandbox.available()[0],
                                 reason=f"no sandbox here: {sandbox.available()[1]} (apt-get install bubblewrap)")
@@ -34,13 +32,6 @@ HONEST = ["aaa-honest-solution", "aaa-honest-mistake", "zzz-honest-solution", "z
 
 def student_of(cheat):
     return "cheat-" + cheat.name.replace("_", "-")
-
-
-def bases():
-    release, source = ROOT / "course" / "batchnorm", ROOT / "solutions" / "batchnorm"
-    mistake = V.by_name(V.DEMO_MISTAKE)
-    return {"blank": read_notebooks(release), "solution": solved_assignment(release, source),
-            "mistake": solved_assignment(release, source, [mistake])}
 
 
 def search_roots(out_dir):
@@ -87,14 +78,14 @@ def source_lines():
 def cheated(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cheats")
     before = set(mark_files(tmp))
-    base = bases()
+    base = sample.honest_bases(sample.Sample(ROOT / "course" / "batchnorm", ROOT / "solutions" / "batchnorm"))
     students = {}
     for name in HONEST:
         kind = name.split("-")[-1]
         students[name] = sample.files_of(base[kind])
     for cheat in C.CHEATS:
-        notebooks = C.apply(cheat, {cheat.notebook: base[cheat.base][cheat.notebook]})
-        students[student_of(cheat)] = sample.files_of(notebooks)
+        notebooks = sample.cheat_submission(base, cheat)
+        students[student_of(cheat)] = sample.files_of({cheat.notebook: notebooks[cheat.notebook]})
     folder = sample.write_class(students, tmp / "download")
     out = tmp / "graded"
     started = time.monotonic()

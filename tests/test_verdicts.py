@@ -2,6 +2,7 @@
 import pytest
 
 from autograder import client
+from autograder.grading import sandbox
 from autograder.grading.verdicts import VerdictServer
 
 
@@ -86,3 +87,8 @@ def test_outside_grading_the_checks_run_in_process(monkeypatch):
     client.check("standardize_values", standardize)
     with pytest.raises(AssertionError, match="Likely mistake"):
         client.check("standardize_values", standardize_rows)
+
+
+def test_the_launcher_names_the_socket_as_the_client_reads_it():
+    # sandbox.py runs with the standard library only, so it cannot import the client's constant
+    assert sandbox.SOCKET_ENV == client.SOCKET_ENV

@@ -175,11 +175,15 @@ DEMO_CHEATS = ["transformer_cleanup", "patch_check_and_helpers", "gradebook_manu
                "persist_pth"]
 
 
-def cheat_submission(sample, cheat):
-    """The whole assignment: the cheat's honest base work, with the cheat in its notebook."""
-    base = {"blank": read_notebooks(sample.release_dir), "solution": sample.solved,
-            "mistake": sample.with_variant(V.by_name(V.DEMO_MISTAKE))}[cheat.base]
-    return C.apply(cheat, base)
+def honest_bases(sample):
+    """The honest work a cheat sits on ({base: whole assignment}): blank, correct, and the demo mistake."""
+    return {"blank": read_notebooks(sample.release_dir), "solution": sample.solved,
+            "mistake": sample.with_variant(V.by_name(V.DEMO_MISTAKE))}
+
+
+def cheat_submission(bases, cheat):
+    """The whole assignment: the cheat's honest base work (from ``honest_bases``), with the cheat in its notebook."""
+    return C.apply(cheat, bases[cheat.base])
 
 
 def class_files(release_dir, source_dir, broken=BROKEN, mistakes=DEMO_MISTAKES, correct=True, cheats=()):
@@ -197,8 +201,9 @@ def class_files(release_dir, source_dir, broken=BROKEN, mistakes=DEMO_MISTAKES, 
         students[f"mistake-{name.replace('_', '-')}"] = files_of(sample.with_variant(V.by_name(name)))
     for case in broken:
         students[f"broken-{case.__name__.replace('_', '-')}"] = case(sample)
+    bases = honest_bases(sample) if cheats else None
     for name in cheats:
-        students[f"cheat-{name.replace('_', '-')}"] = files_of(cheat_submission(sample, C.by_name(name)))
+        students[f"cheat-{name.replace('_', '-')}"] = files_of(cheat_submission(bases, C.by_name(name)))
     return students
 
 
