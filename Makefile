@@ -9,7 +9,7 @@ ASSIGNMENT := batchnorm
 export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: test demo grade bench lab assignment venv clean
+.PHONY: test demo grade bench lab assignment release exchange-demo venv clean
 
 test: $(READY)            ## everything CI checks
 	$(BIN)/python -m pytest
@@ -29,6 +29,9 @@ lab: $(READY)             ## open the student release in JupyterLab
 
 assignment: $(READY)      ## regenerate course/ from solutions/
 	$(BIN)/nbgrader generate_assignment $(ASSIGNMENT) --force
+
+release: assignment       ## the student zip, build/release/batchnorm.zip, from a freshly generated course/
+	$(BIN)/python -m autograder.release
 
 venv: $(READY)
 
