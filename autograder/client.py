@@ -18,6 +18,7 @@ import builtins
 import os
 import socket
 import types
+import warnings
 
 from . import wire
 
@@ -27,7 +28,27 @@ _CALLABLES = (types.FunctionType, types.MethodType, types.BuiltinFunctionType, t
 
 
 def check(name, *objects):
-    """Run the hidden check ``name`` on the student's ``objects``; raise AssertionError when it fails."""
+    """Run the hidden check ``name`` on the student's ``objects``; raise AssertionError when it fails.
+
+    Warnings from the student's code while it runs are printed once each on stdout as notes, never on
+    stderr: a test cell's stderr counts as a failure in nbgrader.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            _check(name, objects)
+        finally:
+            for text in dict.fromkeys(map(_warning_note, caught)):
+                print(text)
+
+
+def _warning_note(w):
+    try:
+        return f"note: your code warned during a hidden test: {w.category.__name__}: {_text(w.message)[:300]}"
+    except Exception:
+        return "note: your code warned during a hidden test"
+
+
+def _check(name, objects):
     path = os.environ.get(SOCKET_ENV)
     if path:
         return _KernelPeer.check(path, name, objects)

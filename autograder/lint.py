@@ -5,6 +5,12 @@ non-numeric value (a bare ``np.allclose(a, b)`` showing ``False`` scores full
 marks) and partial credit for a number, so every test cell must signal failure
 by raising, and must not end in a bare expression other than a check call.
 
+A test cell's visible code runs the notebook's functions, classes and methods (the
+student's, and the given ones that call them) only through ``bn_helpers``
+(``call(fn, ...)``, or a helper such as ``numerical_gradient`` given a function): a
+warning from the student's code then becomes a note on stdout, never stderr, which
+nbgrader's Validate counts as a failure.
+
 Run as ``python -m autograder.lint [notebook ...]``; exits 1 when a problem is found.
 """
 import ast
@@ -53,6 +59,56 @@ def _code_problems(source):
     return problems
 
 
+def notebook_names(nb):
+    """Functions and classes the notebook's code cells define at top level, and the methods of those classes.
+
+    Answer cells and given cells both count: a given function may call the student's.
+    """
+    names, methods = set(), set()
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or (meta.get("grade") and not meta.get("solution")):
+            continue
+        try:
+            tree = ast.parse(HIDDEN.sub("", cell.source))
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            if isinstance(node, ast.ClassDef):
+                methods.update(n.name for n in node.body if isinstance(n, ast.FunctionDef))
+    return names, methods
+
+
+def direct_calls(source, names, methods):
+    """Calls in ``source`` that run a student's code outside bn_helpers: ``f(...)``, ``Layer(...)``, ``obj.forward()``.
+
+    Calls inside a lambda or a nested function are left alone: those run when a helper calls them.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = []
+
+    def visit(node):
+        if isinstance(node, (ast.Lambda, ast.FunctionDef)):
+            return
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Name) and f.id in names:
+                found.append(f.id)
+            elif isinstance(f, ast.Attribute) and f.attr in methods:
+                found.append(f".{f.attr}")
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for stmt in tree.body:
+        visit(stmt)
+    return found
+
+
 def hidden_checks(source):
     """Names passed to check("...") inside the hidden-test blocks of a cell."""
     blocks = "".join(m.group(0) for m in HIDDEN.finditer(source))
@@ -62,6 +118,7 @@ def hidden_checks(source):
 def notebook_problems(path):
     """Problems of one source notebook, as 'file [grade_id]: message' strings."""
     nb = nbformat.read(path, as_version=4)
+    names, methods = notebook_names(nb)
     out = []
     seen = set()
     for cell in nb.cells:
@@ -76,6 +133,9 @@ def notebook_problems(path):
         where = f"{path.name} [{gid}]"
         for version, source in [("source", cell.source), ("release", HIDDEN.sub("", cell.source))]:
             out += [f"{where} ({version} version) {p}" for p in _code_problems(source)]
+        for name in dict.fromkeys(direct_calls(HIDDEN.sub("", cell.source), names, methods)):
+            out.append(f"{where}: calls the notebook's {name}(...) directly; use call(...) so that "
+                       "warnings from the student's code become notes instead of stderr")
         called = hidden_checks(cell.source)
         if called != [gid]:
             out.append(f"{where}: its hidden tests must call check({gid!r}, ...) once; they call {called}")

@@ -58,7 +58,7 @@ def graded_course(course, tmp_path_factory):
         scenarios[f"correct-{i}"] = solved_assignment(rel, src, group)
     for v in V.WRONG:
         scenarios[f"wrong-{v.name}"] = only(solved_assignment(rel, src, [v]), v.notebook)
-    scenarios["warns"] = only(solved_assignment(rel, src, [V.WARNS]), V.WARNS.notebook)
+    scenarios["warns"] = solved_assignment(rel, src, V.WARNS)
     mistake = V.by_name(V.DEMO_MISTAKE)
     scenarios["tampered"] = tamper(only(solved_assignment(rel, src, [mistake]), mistake.notebook),
                                    mistake.notebook, sorted(mistake.fails)[0])

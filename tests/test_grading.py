@@ -49,15 +49,33 @@ def test_edited_locked_test_cell_is_restored(graded):
     assert lost(graded["mistake"][V.by_name(V.DEMO_MISTAKE).notebook])
 
 
-def test_warning_on_stderr_keeps_points(graded, tmp_path):
-    notebook = V.WARNS.notebook
-    assert lost(graded["warns"][notebook]) == set()
-    # control: without the ignore pattern the same submission loses points, so the warning is real
+def _test_cell_streams(notebook):
+    """{stream name: text} of every test cell's outputs, joined."""
+    out = {}
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
+            for o in cell.outputs:
+                if o.output_type == "stream":
+                    out[o.name] = out.get(o.name, "") + o.text
+    return out
+
+
+def test_warnings_from_student_code_never_reach_a_test_cells_stderr(graded, graded_course, tmp_path):
+    # every function of every answer warns (UserWarning and NumPy RuntimeWarning): full marks
+    assert {v.notebook for v in V.WARNS} == set(graded["warns"])
+    for notebook, grades in graded["warns"].items():
+        assert lost(grades) == set(), f"{notebook}: warnings cost {sorted(lost(grades))}"
+        nb = nbformat.read(graded_course.autograded_dir("warns") / f"{notebook}.ipynb", as_version=4)
+        streams = _test_cell_streams(nb)
+        assert "stderr" not in streams, f"{notebook}: a test cell wrote to stderr:\n{streams['stderr'][:500]}"
+        assert "a harmless warning" in streams.get("stdout", ""), f"{notebook}: the warnings never happened"
+        assert "note: your code warned during a hidden test: UserWarning" in streams["stdout"]
+    # even with nbgrader's ignore pattern switched off, nothing reaches stderr: the same full marks
     control = Course.create(tmp_path, ignore_warnings=False)
     control.generate()
-    control.submit("warns", only(solved_assignment(control.release_dir, control.source_dir, [V.WARNS]), notebook))
+    control.submit("warns", solved_assignment(control.release_dir, control.source_dir, V.WARNS))
     control.autograde()
-    assert lost(control.grades()["warns"][notebook]), "the warning variant never wrote to stderr"
+    assert control.grades()["warns"] == graded["warns"]
 
 
 def test_grading_twice_gives_the_same_scores(graded_course, graded):

@@ -4,10 +4,12 @@ import shutil
 import subprocess
 
 import nbformat
+import numpy as np
 import pytest
 from nbgrader.validator import Validator
 
 from autograder import lint
+from autograder.samples import variants as V
 from autograder.grading.course import ASSIGNMENT, ROOT
 from autograder.grading.notebooks import read_notebooks
 from autograder.samples.submissions import solved_assignment
@@ -95,12 +97,68 @@ def _validate(folder, name):
     return validator.validate(str(folder / f"{name}.ipynb"))
 
 
-def test_validator_fails_the_stubs_and_passes_the_solution(course, tmp_path):
+def test_validator_fails_the_stubs_and_passes_the_solution_even_when_it_warns(course, tmp_path):
     # nbgrader.validator.Validator directly: `nbgrader validate` exits 0 even when tests fail
-    solved_dir = tmp_path / "solved"
-    shutil.copytree(course.release_dir, solved_dir)
-    for name, nb in solved_assignment(course.release_dir, course.source_dir).items():
-        nbformat.write(nb, solved_dir / f"{name}.ipynb")
+    folders = {}
+    for label, variants in [("solved", ()), ("warns", V.WARNS)]:
+        folders[label] = tmp_path / label
+        shutil.copytree(course.release_dir, folders[label])
+        for name, nb in solved_assignment(course.release_dir, course.source_dir, variants).items():
+            nbformat.write(nb, folders[label] / f"{name}.ipynb")
     for name in read_notebooks(course.release_dir):
         assert "failed" in _validate(course.release_dir, name), f"{name}: the stubs pass validation"
-        assert _validate(solved_dir, name) == {}, f"{name}: the solution fails validation"
+        assert _validate(folders["solved"], name) == {}, f"{name}: the solution fails validation"
+        # every function of this correct answer warns: Validate still says success
+        assert _validate(folders["warns"], name) == {}, f"{name}: a warning fails validation"
+
+
+def test_helpers_turn_warnings_from_student_code_into_notes(capsys):
+    import warnings
+
+    import bn_helpers as H  # solutions/batchnorm on sys.path: conftest
+
+    def noisy(x):
+        warnings.warn("noisy: careful", UserWarning)
+        np.log(np.zeros(1))  # NumPy RuntimeWarning: divide by zero
+        return x
+
+    assert np.array_equal(H.call(noisy, np.ones(2)), np.ones(2))
+    H.numerical_gradient(lambda v: noisy(v) * 2, np.ones(3), np.ones(3))
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.splitlines() == [
+        "note: noisy warned: UserWarning: noisy: careful",
+        "note: noisy warned: RuntimeWarning: divide by zero encountered in log",
+        "note: code run by numerical_gradient warned: UserWarning: noisy: careful",
+        "note: code run by numerical_gradient warned: RuntimeWarning: divide by zero encountered in log"]
+    with warnings.catch_warnings():  # a student who turns warnings into errors still gets errors
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning):
+            H.call(noisy, np.ones(2))
+
+
+def test_lint_catches_test_cells_that_call_the_notebooks_code_directly(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    answer = nbformat.v4.new_code_cell("class Layer:\n    def forward(self, x):\n        return x\n\n"
+                                       "def f(x):\n    return x")
+    answer.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False, "grade_id": "ex",
+                                   "schema_version": 3}
+    test = nbformat.v4.new_code_cell('"""f and Layer."""\nlayer = Layer()\nassert f(1) == call(layer.forward, 1)\n'
+                                     'numerical_gradient(lambda v: f(v), x, d)\n'
+                                     'assert call(f, 1) == 1\n### BEGIN HIDDEN TESTS\ncheck("t", f)\n'
+                                     '### END HIDDEN TESTS')
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
+                                 "grade_id": "t", "schema_version": 3}
+    direct = nbformat.v4.new_code_cell('"""direct method."""\nassert Layer.forward(None, 1) == 1\n'
+                                       '### BEGIN HIDDEN TESTS\ncheck("u", f)\n### END HIDDEN TESTS')
+    direct.metadata["nbgrader"] = dict(test.metadata["nbgrader"], grade_id="u")
+    nb.cells = [answer, test, direct]
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    problems = [p for p in lint.notebook_problems(tmp_path / "nb.ipynb") if "directly" in p]
+    assert problems == [
+        "nb.ipynb [t]: calls the notebook's Layer(...) directly; use call(...) so that warnings from the "
+        "student's code become notes instead of stderr",
+        "nb.ipynb [t]: calls the notebook's f(...) directly; use call(...) so that warnings from the "
+        "student's code become notes instead of stderr",
+        "nb.ipynb [u]: calls the notebook's .forward(...) directly; use call(...) so that warnings from the "
+        "student's code become notes instead of stderr"]

@@ -8,7 +8,7 @@ or a realistic mistake.
 import copy
 
 from ..grading.notebooks import grade_id, is_answer, read_notebooks, solution_code
-from .variants import Variant
+from .variants import EVERY_ANSWER, Variant
 
 
 def solved(release_nb, source_nb, variant=None):
@@ -16,6 +16,7 @@ def solved(release_nb, source_nb, variant=None):
     solutions = {grade_id(c): solution_code(c.source) for c in source_nb.cells if is_answer(c)}
     nb = copy.deepcopy(release_nb)
     changes = dict(variant.cells) if variant else {}
+    every = changes.pop(EVERY_ANSWER, None)
     for cell in nb.cells:
         if not is_answer(cell):
             continue
@@ -23,6 +24,8 @@ def solved(release_nb, source_nb, variant=None):
         code = solutions[gid]
         if gid in changes:
             code = changes.pop(gid).apply(code)
+        if every and cell.cell_type == "code":
+            code = every.apply(code)
         cell.source = code
     if changes:
         raise KeyError(f"variant {variant.name} changes unknown answer cells: {sorted(changes)}")

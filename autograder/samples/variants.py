@@ -7,18 +7,25 @@ backward calls the compact backward; the layer calls the pure functions). Correc
 empty ``fails``: they must get full marks. The tests grade every variant with
 real nbgrader; the demo uses a few of them.
 """
+import ast
 from dataclasses import dataclass, field
+from typing import Callable
+
+EVERY_ANSWER = "*"  # a Variant's cells key: the change applies to every answer cell of its notebook
 
 
 @dataclass(frozen=True)
 class Change:
-    """Replace a whole answer cell (``code``), or edit the solution code (``edits``: old -> new)."""
+    """Replace a whole answer cell (``code``), edit the solution code (``edits``: old -> new), or ``rewrite`` it."""
     code: str = None
     edits: tuple = ()
+    rewrite: Callable = None
 
     def apply(self, solution):
         if self.code is not None:
             return self.code.strip("\n")
+        if self.rewrite is not None:
+            return self.rewrite(solution)
         for old, new in self.edits:
             if solution.count(old) != 1:
                 raise ValueError(f"edit target occurs {solution.count(old)} times, expected once: {old!r}")
@@ -282,12 +289,22 @@ def network_backward(net, dscores, caches):
 ]
 
 # A correct answer that also prints a Python warning (stderr) while it is tested.
-WARNS = Variant("standardize_with_warning", L1, {"ex_standardize_columns": edit((
-    "    return (x - x.mean(axis=0)) / x.std(axis=0)",
-    "    import warnings\n"
-    "    warnings.warn('standardize_columns: a harmless warning', UserWarning)\n"
-    "    return (x - x.mean(axis=0)) / x.std(axis=0)",
-))}, description="correct, but emits a UserWarning")
+def warn_in_every_function(code):
+    """``code`` with a UserWarning and a NumPy RuntimeWarning at the start of every function and method."""
+    lines = code.splitlines()
+    for node in sorted((n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.FunctionDef)),
+                       key=lambda n: -n.body[0].lineno):
+        first = node.body[0]
+        pad = " " * first.col_offset
+        lines.insert(first.lineno - 1, f"{pad}warnings.warn('{node.name}: a harmless warning', UserWarning)\n"
+                                       f"{pad}np.log(np.zeros(1))  # RuntimeWarning: divide by zero")
+    return "import warnings\nimport numpy as np\n" + "\n".join(lines)
+
+
+# correct answers that warn in every function: full marks, and a clean Validate
+WARNS = [Variant(f"warns_everywhere_{nb[:2]}", nb, {EVERY_ANSWER: Change(rewrite=warn_in_every_function)},
+                 description="correct, but every function emits a UserWarning and a RuntimeWarning")
+         for nb in (L1, L2, L3, L4, L5)]
 
 WRONG = [
     Variant("reduced_shape_ignores_keepdims", L1,
@@ -483,7 +500,7 @@ DEMO_MISTAKE = "channel_stats_reshape_no_transpose"
 
 
 def by_name(name):
-    for v in CORRECT + WRONG + [WARNS]:
+    for v in CORRECT + WRONG + WARNS:
         if v.name == name:
             return v
     raise KeyError(name)

@@ -5,10 +5,19 @@ for lesson 5, the parts of a small network that are not batch norm (data,
 affine and ReLU layers, softmax loss, SGD).
 Every ``check_*`` function returns None when the check passes and raises
 ``AssertionError`` with a message that says what is wrong when it fails.
+
+Test cells run students' code only through these helpers (``call``, ``numerical_gradient``,
+``init_network``, ``train_network``, ``accuracy``). A warning raised inside is printed once as a
+note on stdout instead of on stderr, where nbgrader's *Validate* would count it as a failed test.
 """
+import contextlib
+import functools
+import warnings
+
 import numpy as np
 
 __all__ = [
+    "warnings_as_notes",
     "rel_error",
     "numerical_gradient",
     "readonly",
@@ -29,6 +38,26 @@ __all__ = [
 ]
 
 
+@contextlib.contextmanager
+def warnings_as_notes(who):
+    """Record the warnings raised inside the block; print each once on stdout as ``note: <who> warned: ...``."""
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            yield
+        finally:
+            for text in dict.fromkeys(f"note: {who} warned: {w.category.__name__}: {w.message}" for w in caught):
+                print(text)
+
+
+def _notes_warnings(helper):
+    """Decorator: warnings raised while ``helper`` runs become notes (see ``warnings_as_notes``)."""
+    @functools.wraps(helper)
+    def wrapper(*args, **kwargs):
+        with warnings_as_notes(f"code run by {helper.__name__}"):
+            return helper(*args, **kwargs)
+    return wrapper
+
+
 def rel_error(a, b):
     """Largest relative error ``|a - b| / max(1e-8, |a| + |b|)`` over all elements."""
     a = np.asarray(a, dtype=np.float64)
@@ -36,6 +65,7 @@ def rel_error(a, b):
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)), initial=0.0))
 
 
+@_notes_warnings
 def numerical_gradient(f, x, dout, h=1e-5):
     """Centred-difference gradient of ``sum(f(x) * dout)`` with respect to ``x``.
 
@@ -69,10 +99,14 @@ def readonly(*arrays):
 
 
 def call(fn, *args, **kwargs):
-    """Call a student's function; an in-place write to a read-only input becomes a clear failure."""
+    """Call a student's function or class; an in-place write to a read-only input becomes a clear failure.
+
+    Warnings raised inside become notes on stdout (see ``warnings_as_notes``).
+    """
     name = getattr(fn, "__name__", "the function")
     try:
-        return fn(*args, **kwargs)
+        with warnings_as_notes(name):
+            return fn(*args, **kwargs)
     except ValueError as err:
         if "read-only" in str(err):
             raise AssertionError(
@@ -207,6 +241,7 @@ def softmax_loss(scores, y):
     return -log_p[np.arange(n), y].mean(), dscores / n
 
 
+@_notes_warnings
 def init_network(dims, layer=None, weight_scale=None, seed=0):
     """Parameters of an MLP: affine - [layer] - ReLU blocks, then a last affine layer.
 
@@ -231,6 +266,7 @@ def set_mode(net, training):
         bn.training = training
 
 
+@_notes_warnings
 def train_network(net, forward, backward, x, y, lr=0.5, epochs=30, batch_size=50, seed=0):
     """Plain SGD on softmax cross-entropy; returns the loss of every step.
 
@@ -257,6 +293,7 @@ def train_network(net, forward, backward, x, y, lr=0.5, epochs=30, batch_size=50
     return np.array(losses)
 
 
+@_notes_warnings
 def accuracy(net, forward, x, y):
     """Fraction of correct predictions in eval mode."""
     set_mode(net, False)
