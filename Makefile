@@ -17,9 +17,13 @@ test: $(READY)            ## everything CI checks
 demo: $(READY)            ## grade a sample class on the embedded default (SQLite)
 	$(BIN)/python -m autograder.demo
 
-grade: $(READY)           ## grade a class: make grade SUBMISSIONS=<folder or zip> [WORKERS=n] [NO_SANDBOX=1]
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder or zip> [WORKERS=n]"; exit 2; }
-	$(BIN)/python -m autograder grade "$(SUBMISSIONS)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(NO_SANDBOX),--no-sandbox)
+grade: $(READY)           ## grade a class: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [WORKERS=n] [NO_SANDBOX=1]
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [WORKERS=n]"; exit 2; }
+	$(BIN)/python -m autograder grade "$(SUBMISSIONS)" $(if $(OUT),--out "$(OUT)") $(if $(WORKERS),--workers $(WORKERS)) \
+	  $(if $(NO_SANDBOX),--no-sandbox)
+
+exchange-demo: $(READY)   ## nbgrader's exchange end to end: release, 2 students fetch and submit, collect, make grade
+	$(BIN)/python -m autograder.exchange_demo
 
 bench: $(READY)           ## grading cost per notebook, and parallel vs sequential nbgrader throughput
 	$(BIN)/python -m autograder.bench

@@ -7,4 +7,6 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 from autograder.grading.course import configure  # noqa: E402
 
+# On a shared JupyterHub, nbgrader's exchange (release_assignment, collect) is a folder every user can reach:
+# nbgrader's default is /srv/nbgrader/exchange; to choose another, add exchange_root="/path/to/exchange".
 configure(c, root=here)  # noqa: F821  (`c` is nbgrader's config object)

@@ -16,11 +16,10 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from .grading.course import ASSIGNMENT, ROOT
+from .grading.course import ASSIGNMENT, RELEASE_FILES, ROOT
 
 # what the notebooks import, and what JupyterLab's Validate and Assignment List need
 STUDENT_PACKAGES = ("numpy", "matplotlib", "ipykernel", "jupyterlab", "nbgrader")
-STUDENT_FILES = ("bn_helpers.py", "README.md", "requirements.txt")
 DEFAULT_ZIP = ROOT / "build" / "release" / f"{ASSIGNMENT}.zip"
 REQUIREMENTS = ROOT / "solutions" / ASSIGNMENT / "requirements.txt"
 HEADER = ("# What the notebooks, JupyterLab and nbgrader's Validate button need, pinned.\n"
@@ -60,10 +59,10 @@ def release_files(folder):
     notebooks = sorted(folder.glob("*.ipynb"))
     if len(notebooks) != 5:
         raise ReleaseError(f"{folder} holds {len(notebooks)} notebooks, expected 5: run `make assignment`")
-    missing = [n for n in STUDENT_FILES if not (folder / n).is_file()]
+    missing = [n for n in RELEASE_FILES if not (folder / n).is_file()]
     if missing:
         raise ReleaseError(f"{folder} lacks {', '.join(missing)}: run `make assignment`")
-    return {f"{ASSIGNMENT}/{p.name}": p for p in notebooks + [folder / n for n in STUDENT_FILES]}
+    return {f"{ASSIGNMENT}/{p.name}": p for p in notebooks + [folder / n for n in RELEASE_FILES]}
 
 
 INSTRUCTOR_MARKERS = ("BEGIN HIDDEN TESTS", "BEGIN SOLUTION", "from autograder", "import autograder")

@@ -16,6 +16,7 @@ from nbgrader.api import Gradebook
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "batchnorm"
 COURSE_ID = "batchnorm"
+RELEASE_FILES = ("bn_helpers.py", "README.md", "requirements.txt")  # shipped beside the notebooks
 
 # stderr text that does not cost points: Python warnings ("file.py:12: UserWarning: ...").
 # Test cells signal failure by raising, never by writing to stderr.
@@ -28,9 +29,11 @@ def default_db_url(root):
 
 
 def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandbox="auto",
-              memory_limit=2 * 2 ** 30, verdicts=True):
+              memory_limit=2 * 2 ** 30, verdicts=True, exchange_root=None):
     """Apply the course's nbgrader settings to the traitlets config ``c`` for a course at ``root``.
 
+    exchange_root: the folder of nbgrader's exchange (release_assignment, fetch, submit, collect), shared by
+    instructor and students on one JupyterHub; None keeps nbgrader's default, /srv/nbgrader/exchange.
     sandbox: "bwrap" (kernels in a bubblewrap sandbox), "none", or "auto" (bwrap where it can run).
     memory_limit: bytes of address space of a graded kernel.
     verdicts: False only for plain nbgrader (hidden checks in the kernel, as the benchmark's baseline).
@@ -47,6 +50,8 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandb
     cd = c.CourseDirectory
     cd.root = str(root)
     cd.course_id = COURSE_ID
+    if exchange_root:
+        c.Exchange.root = str(exchange_root)
     cd.source_directory = "solutions"
     cd.release_directory = "course"
     cd.submitted_directory = "build/submitted"
@@ -70,6 +75,13 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandb
             sandbox = "bwrap" if sandboxes.available()[0] else "none"
         c.VerdictExecute.sandbox = sandbox
         c.VerdictExecute.memory_limit = memory_limit
+
+
+def student_config(exchange_root):
+    """The students' ``nbgrader_config.py`` on a JupyterHub (e.g. /etc/jupyter/): where the exchange is, which course."""
+    return (f"# nbgrader's exchange for the batch-norm course: Assignment List, fetch and submit\n"
+            f"c.Exchange.root = {str(exchange_root)!r}\n"
+            f"c.CourseDirectory.course_id = {COURSE_ID!r}\n")
 
 
 class NbgraderError(RuntimeError):

@@ -19,10 +19,12 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
-from .course import ASSIGNMENT
+from .course import ASSIGNMENT, RELEASE_FILES
 from .notebooks import without_hidden_tests
 
 MAX_FILE_BYTES = 50 * 2 ** 20  # a notebook larger than this is not read
+# not notebooks, and not worth a note: the release's own files, and what nbgrader's submit adds
+EXPECTED_OTHER_FILES = frozenset(RELEASE_FILES) | {"timestamp.txt", "submission_secret.txt"}
 
 
 @dataclass
@@ -202,7 +204,8 @@ def prepare(student, source_notebooks):
         if name.startswith(".") or ".ipynb_checkpoints" in path:
             continue
         if not name.endswith(".ipynb"):
-            student.note("info", f"{path} is not a notebook; ignored")
+            if name not in EXPECTED_OTHER_FILES:
+                student.note("info", f"{path} is not a notebook; ignored")
             continue
         nb = _read(path, student.files[path], student)
         if nb is None:
