@@ -101,9 +101,17 @@ def scores(result, notebook):
     return {gid: score for gid, (score, _) in result.scores[notebook].items()}
 
 
-def failed_closed(out, student, notebook):
-    """Test cells scored 0 because their hidden check never ran or failed unseen (listed for the instructor)."""
-    path = out / "course" / "build" / "autograded" / student / "batchnorm" / f"{notebook}.ipynb"
+def failed_closed(out, result, notebook):
+    """Test cells scored 0 because their hidden check never ran or failed unseen (listed for the instructor).
+
+    A notebook the grader had to stop (time limit, dead worker) has no autograded copy: all its cells scored 0,
+    listed with an error.
+    """
+    path = out / "course" / "build" / "autograded" / result.student / "batchnorm" / f"{notebook}.ipynb"
+    if not path.exists():
+        assert any(level == "error" and text.startswith(notebook) for level, text in result.messages), \
+            f"{result.student}: {notebook} was not autograded, and the report does not say why"
+        return set(result.scores[notebook])
     cells = json.loads(path.read_text())["cells"]
     return {c["metadata"]["nbgrader"]["grade_id"] for c in cells
             if any(o.get("ename") in (NOT_RUN, FAILED) for o in c.get("outputs", []))}
@@ -137,7 +145,7 @@ def test_a_cheat_earns_exactly_what_the_same_honest_work_earns(cheated, cheat):
     maxima = {gid: m for gid, (_, m) in results[student].scores[cheat.notebook].items()}
     want = honest_scores(results, cheat.base, cheat.notebook)
     want.update({gid: maxima[gid] for gid in cheat.earns})
-    closed = failed_closed(cheated["out"], student, cheat.notebook)
+    closed = failed_closed(cheated["out"], results[student], cheat.notebook)
     wrong = {gid: (got[gid], want[gid]) for gid in want if got[gid] != want[gid]
              and not (got[gid] == 0 and gid in closed)}
     assert wrong == {}, f"{cheat.name} ({cheat.description}): (scored, honest work scores) {wrong}"

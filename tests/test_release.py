@@ -131,6 +131,11 @@ def test_helpers_turn_warnings_from_student_code_into_notes(capsys):
         "note: noisy warned: RuntimeWarning: divide by zero encountered in log",
         "note: code run by numerical_gradient warned: UserWarning: noisy: careful",
         "note: code run by numerical_gradient warned: RuntimeWarning: divide by zero encountered in log"]
+    class Lying:  # looks like a sequence of itself: numpy would recurse into it for a long time
+        __len__ = lambda self: 2  # noqa: E731
+        __getitem__ = lambda self, i: Lying()  # noqa: E731
+    with pytest.raises(AssertionError, match="out is a Lying; expected a numpy array"):
+        H.check_array("out", Lying(), np.zeros(2))
     with warnings.catch_warnings():  # a student who turns warnings into errors still gets errors
         warnings.simplefilter("error")
         with pytest.raises(UserWarning):

@@ -118,10 +118,10 @@ def call(fn, *args, **kwargs):
 
 
 def _as_array(name, value):
-    if isinstance(value, (tuple, list)) and not isinstance(value, np.ndarray):
-        raise AssertionError(f"{name} is a {type(value).__name__}; expected a numpy array")
     if value is None:
         raise AssertionError(f"{name} is None: did the function forget to `return` it?")
+    if not isinstance(value, (np.ndarray, np.generic, int, float, complex)):
+        raise AssertionError(f"{name} is a {type(value).__name__}; expected a numpy array")
     return np.asarray(value)
 
 
