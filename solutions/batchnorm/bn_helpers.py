@@ -120,7 +120,8 @@ def call(fn, *args, **kwargs):
 def _as_array(name, value):
     if value is None:
         raise AssertionError(f"{name} is None: did the function forget to `return` it?")
-    if not isinstance(value, (np.ndarray, np.generic, int, float, complex)):
+    # numbers, arrays and what converts itself (__array__); numpy would recurse into any other sequence-like object
+    if not (isinstance(value, (np.ndarray, np.generic, int, float, complex)) or hasattr(type(value), "__array__")):
         raise AssertionError(f"{name} is a {type(value).__name__}; expected a numpy array")
     return np.asarray(value)
 
