@@ -39,11 +39,12 @@ def test_exchange_round_trip_then_make_grade(tmp_path):
     with open(out / "grades.csv") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
     assert sorted(rows) == ["alice", "bob"]
-    assert rows["alice"]["score"] == rows["alice"]["max_score"] == "100"
+    total = sum(points(p.stem) for p in (ROOT / "solutions" / ASSIGNMENT).glob("*.ipynb"))
+    assert float(rows["alice"]["score"]) == float(rows["alice"]["max_score"]) == total
     mistake = V.by_name(exchange_demo.MISTAKE)
     loss = points(mistake.notebook, mistake.fails)
     assert loss > 0
-    assert float(rows["bob"]["score"]) == 100 - loss
+    assert float(rows["bob"]["score"]) == total - loss
     assert float(rows["bob"][mistake.notebook]) == points(mistake.notebook) - loss
     # nbgrader's own files (timestamp, secret) and the release's are expected, not reported
     assert rows["alice"]["messages"] == rows["bob"]["messages"] == ""

@@ -466,6 +466,61 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
           ("(b - running_mean) * scale + beta", "b * scale + beta")),
 ]
 
+# lesson 4's spot-the-bug: the published BatchNorm2d, fixed
+CORRECT += [
+    Variant("fix2d_keepdims_and_ravel", L4, {"ex_fix_batchnorm2d": code('''
+class BatchNorm2d:
+    def __init__(self, num_channels, eps=1e-5, momentum=0.1):
+        self.gamma = np.ones(num_channels)
+        self.beta = np.zeros(num_channels)
+        self.running_mean = np.zeros(num_channels)
+        self.running_var = np.ones(num_channels)
+        self.eps = eps
+        self.momentum = momentum
+        self.training = True
+
+    def forward(self, x):
+        g, b = self.gamma[None, :, None, None], self.beta[None, :, None, None]
+        if not self.training:
+            rm, rv = self.running_mean[None, :, None, None], self.running_var[None, :, None, None]
+            return g * (x - rm) / np.sqrt(rv + self.eps) + b
+        mean = x.mean(axis=(0, 2, 3), keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=(0, 2, 3), keepdims=True)
+        m = x.size // x.shape[1]
+        self.running_mean = self.running_mean + self.momentum * (mean.ravel() - self.running_mean)
+        self.running_var = self.running_var + self.momentum * (var.ravel() * m / (m - 1) - self.running_var)
+        return g * (x - mean) / np.sqrt(var + self.eps) + b
+''')}, description="keepdims statistics raveled for the buffers, [None, :, None, None], the update as a step"),
+]
+
+WRONG += [
+    # lesson 4's spot-the-bug: fixes that fix one bug of two, or add their own
+    wrong("fix2d_momentum_on_old_value", L4, "ex_fix_batchnorm2d", {"fix2d_running_values"},
+          "buffers fixed to (C,), but the momentum still weights the old value",
+          ("self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean",
+           "self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mean"),
+          ("self.running_var = (1 - self.momentum) * self.running_var + self.momentum * var * m / (m - 1)",
+           "self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var * m / (m - 1)")),
+    wrong("fix2d_buffers_grow", L4, "ex_fix_batchnorm2d", {"fix2d_train", "fix2d_running_values", "fix2d_eval"},
+          "momentum fixed, but (1, C, 1, 1) statistics still blended into (C,) buffers, and eval lines up with W",
+          ("mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))",
+           "mean, var = x.mean(axis=(0, 2, 3), keepdims=True), x.var(axis=(0, 2, 3), keepdims=True)"),
+          ("xhat = (x - mean.reshape(per_channel)) / np.sqrt(var.reshape(per_channel) + self.eps)",
+           "xhat = (x - mean) / np.sqrt(var + self.eps)")),
+    wrong("fix2d_eval_lines_up_with_w", L4, "ex_fix_batchnorm2d", {"fix2d_eval"},
+          "(C,) buffers, but eval mode subtracts them without reshaping: they line up with W",
+          ("            mean, var = self.running_mean, self.running_var\n",
+           "            return self.gamma.reshape(1, -1, 1, 1) * (x - self.running_mean) / np.sqrt(\n"
+           "                self.running_var + self.eps) + self.beta.reshape(1, -1, 1, 1)\n")),
+    wrong("fix2d_biased_running_var", L4, "ex_fix_batchnorm2d", {"fix2d_running_values"},
+          "running variance from the biased batch variance",
+          ("self.momentum * var * m / (m - 1)", "self.momentum * var")),
+    wrong("fix2d_eval_batch_stats", L4, "ex_fix_batchnorm2d", {"fix2d_eval"},
+          "eval mode normalises with the batch statistics",
+          ("            mean, var = self.running_mean, self.running_var\n",
+           "            mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))\n")),
+]
+
 WRONG += [
     # lesson 5: layer norm and the network
     wrong("layernorm_batch_axis", L5, "ex_layernorm_forward", {"layernorm_values"}, "statistics over axis 0",

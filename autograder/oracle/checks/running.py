@@ -297,3 +297,80 @@ def fold_values(fn):
         x = r.standard_normal((4, d_in))
         h.check_array("x @ W_folded + b_folded compared with eval-mode BN of x @ W + b",
                       x @ Wf + bf, ref.batchnorm_eval(x @ W + b, gamma, beta, rm, rv))
+
+
+# --- spot the bug: a published BatchNorm2d, fixed ---------------------------------
+
+FIX2D_SHAPES = [(4, 3, 2, 5), (2, 3, 4, 3), (3, 4, 4, 2)]  # W != C, W == C, H == C
+
+
+def _fix2d_layer(cls, c, momentum=0.1):
+    layer = h.call(cls, c, momentum=momentum)
+    for name in ("gamma", "beta", "running_mean", "running_var", "training"):
+        _attr(layer, name)
+    return layer
+
+
+@register("fix2d_train")
+def fix2d_train(cls):
+    r = rng(431)
+    for shape in FIX2D_SHAPES:
+        c = shape[1]
+        layer, want = _fix2d_layer(cls, c), ref.BatchNorm(c)
+        layer.gamma, layer.beta = r.uniform(0.5, 2.5, c), r.uniform(-3, 3, c)
+        want.gamma, want.beta = layer.gamma.copy(), layer.beta.copy()
+        for i, x in enumerate(_batches(r, shape, 3)):
+            h.check_array(f"training-mode output for batch {i + 1} of shape {shape}",
+                          h.call(layer.forward, x.copy()), want.forward(x))
+            for name in ("running_mean", "running_var"):
+                h.check_shape(f"{name} after {i + 1} training batches of shape {shape} (it must stay (C,) = ({c},))",
+                              _attr(layer, name), (c,))
+
+
+@register("fix2d_running_values")
+def fix2d_running_values(cls):
+    r = rng(432)
+    for shape, momentum in [((4, 3, 2, 5), 0.1), ((2, 3, 4, 3), 0.3), ((3, 4, 4, 2), 0.1)]:
+        c = shape[1]
+        layer, want = _fix2d_layer(cls, c, momentum), ref.BatchNorm(c, momentum=momentum)
+        batches = _batches(r, shape)
+        for x in batches:
+            h.call(layer.forward, x.copy())
+            want.forward(x)
+        hints = buffer_hints(shape, batches, momentum)
+        old_rm, old_rv = np.zeros(c), np.ones(c)
+        m = shape[0] * shape[2] * shape[3]
+        for x in batches:
+            old_rm = (momentum * old_rm + (1 - momentum) * x.mean(axis=(0, 2, 3)))
+            old_rv = (momentum * old_rv + (1 - momentum) * x.var(axis=(0, 2, 3)) * m / (m - 1))
+        hints.append(("the momentum still weights the old value: each batch overwrites 1 - momentum of it",
+                      (old_rm, old_rv)))
+        what = f"after {len(batches)} training batches of shape {shape}, momentum={momentum}"
+        h.check_array(f"running_mean {what}", _attr(layer, "running_mean"), want.running_mean,
+                      hints=[(msg, v[0]) for msg, v in hints])
+        h.check_array(f"running_var {what}", _attr(layer, "running_var"), want.running_var,
+                      hints=[(msg, v[1]) for msg, v in hints])
+
+
+@register("fix2d_eval")
+def fix2d_eval(cls):
+    r = rng(433)
+    for shape in [(2, 3, 4, 3), (1, 3, 2, 3), (2, 4, 3, 5), (1, 4, 4, 4)]:
+        c = shape[1]
+        layer, want = _fix2d_layer(cls, c), ref.BatchNorm(c)
+        gamma, beta, rm, rv = _eval_params(r, c)
+        for obj in (layer, want):
+            obj.gamma, obj.beta, obj.running_mean, obj.running_var = gamma.copy(), beta.copy(), rm.copy(), rv.copy()
+        layer.training = False
+        want.eval()
+        x = images(r, shape)
+        hints = eval_hints(x, gamma, beta, rm, rv)
+        if shape[3] == c:
+            lined_up_with_w = (x - rm) / np.sqrt(rv + EPS) * gamma.reshape(1, c, 1, 1) + beta.reshape(1, c, 1, 1)
+            hints.append(("the running statistics lined up with the last axis W: reshape them to (1, C, 1, 1)",
+                          lined_up_with_w))
+        h.check_array(f"eval-mode output for x of shape {shape}", h.call(layer.forward, x.copy()), want.forward(x),
+                      hints=hints)
+        for name, value in [("running_mean", rm), ("running_var", rv)]:
+            if not np.array_equal(np.asarray(getattr(layer, name)).reshape(-1), value):
+                raise AssertionError(f"{name} changed in eval mode: eval must never update the running statistics")
