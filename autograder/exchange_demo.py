@@ -19,21 +19,13 @@ from pathlib import Path
 import nbformat
 
 from .grading import sandbox
-from .grading.course import ASSIGNMENT, ROOT, Course, student_config
+from .grading.course import ASSIGNMENT, ROOT, Course, run_nbgrader, student_config
 from .samples import variants as V
 from .samples.submissions import solved_assignment
 
 DEMO_ROOT = ROOT / "build" / "exchange-demo"
 MISTAKE = "fwd_unbiased_variance"
 STUDENTS = {"alice": (), "bob": (MISTAKE,)}  # student id -> variants of their work
-
-
-def _nbgrader(args, cwd, env):
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"nbgrader {' '.join(args)} failed ({proc.returncode}) in {cwd}:\n{proc.stderr[-4000:]}")
-    return proc
 
 
 def round_trip(work, students=STUDENTS, say=print):
@@ -56,12 +48,12 @@ def round_trip(work, students=STUDENTS, say=print):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "PYTHONPATH"))}
         env.update(HOME=str(home), JUPYTER_CONFIG_DIR=str(config), PATH=f"{Path(sys.executable).parent}:"
                    f"{env.get('PATH', '')}")
-        _nbgrader(["fetch_assignment", ASSIGNMENT], home, env)
+        run_nbgrader(["fetch_assignment", ASSIGNMENT], home, env)
         folder = home / ASSIGNMENT
         work_done = solved_assignment(folder, course.source_dir, [V.by_name(n) for n in variants])
         for name, nb in work_done.items():
             nbformat.write(nb, folder / f"{name}.ipynb")
-        _nbgrader(["submit", ASSIGNMENT, f"--student={student}"], home, env)
+        run_nbgrader(["submit", ASSIGNMENT, f"--student={student}"], home, env)
         say(f"{student}: nbgrader fetch_assignment, {'a mistake: ' + ', '.join(variants) if variants else 'solved'}"
             f", nbgrader submit")
 

@@ -88,6 +88,15 @@ class NbgraderError(RuntimeError):
     """An nbgrader command exited with an error."""
 
 
+def run_nbgrader(args, cwd, env, check=True):
+    """Run ``nbgrader ARGS`` with this interpreter in ``cwd``; raise NbgraderError when it fails and ``check``."""
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise NbgraderError(f"nbgrader {' '.join(args)} failed ({proc.returncode}) in {cwd}:\n"
+                            f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
 class Course:
     """A course folder (``solutions/``, ``course/``, ``build/``) graded with the nbgrader CLI."""
 
@@ -139,12 +148,7 @@ class Course:
         # nbgrader calls `alembic` and kernels start `python`: both must be this environment's
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-        proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root, env=env,
-                              capture_output=True, text=True)
-        if check and proc.returncode != 0:
-            raise NbgraderError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n"
-                                f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-        return proc
+        return run_nbgrader(args, self.root, env, check)
 
     def generate(self):
         return self.nbgrader("generate_assignment", ASSIGNMENT, "--force")
