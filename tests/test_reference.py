@@ -130,20 +130,133 @@ def test_folding_equals_linear_then_eval_batchnorm():
     assert np.allclose(x @ Wf + bf, ref.batchnorm_eval(x @ W + b, gamma, beta, rm, rv))
 
 
+# --- PyTorch's layer options, shapes and the normalisation family --------------------
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (2, 3, 4, 5)])
+def test_layer_statistics_are_over_every_axis_but_1(shape):
+    layer = ref.BatchNorm(3)
+    x = _x(shape)
+    out = layer.forward(x)
+    axes = (0,) + tuple(range(2, len(shape)))
+    m = x.size // 3
+    assert np.allclose(out.mean(axis=axes), 0, atol=1e-10) and np.allclose(out.var(axis=axes), 1, atol=1e-4)
+    assert np.allclose(layer.running_var, 0.9 + 0.1 * x.var(axis=axes) * m / (m - 1))
+    dx = layer.backward(_x(shape, 1))
+    assert dx.shape == shape and layer.dgamma.shape == (3,)
+
+
+def test_affine_false_has_no_parameters_and_no_parameter_gradients():
+    layer = ref.BatchNorm(3, affine=False)
+    assert layer.gamma is None and layer.beta is None
+    x = _x((4, 3, 5))
+    plain = ref.BatchNorm(3).forward(x)
+    assert np.allclose(layer.forward(x), plain)
+    layer.backward(_x((4, 3, 5), 1))
+    assert layer.dgamma is None and layer.dbeta is None
+
+
+def test_without_running_stats_eval_mode_uses_the_batch():
+    layer = ref.BatchNorm(3, track_running_stats=False)
+    assert layer.running_mean is None and layer.running_var is None and layer.num_batches_tracked is None
+    x = _x((5, 3))
+    layer.eval()
+    assert np.allclose(layer.forward(x), ref.BatchNorm(3).forward(x))
+    layer.reset_running_stats()
+    assert layer.running_mean is None
+
+
+def test_reset_running_stats_restores_the_initial_buffers():
+    layer = ref.BatchNorm(3, momentum=None)
+    for seed in range(3):
+        layer.forward(_x((4, 3), seed))
+    layer.reset_running_stats()
+    assert np.array_equal(layer.running_mean, np.zeros(3)) and np.array_equal(layer.running_var, np.ones(3))
+    assert layer.num_batches_tracked == 0
+    layer.forward(_x((4, 3), 7))  # momentum=None: the first batch after a reset replaces the buffers
+    assert np.allclose(layer.running_mean, _x((4, 3), 7).mean(axis=0))
+
+
+def test_layernorm_backward_matches_numerical_gradients():
+    r = np.random.default_rng(6)
+    x, gamma, beta = _x((4, 5)), r.uniform(0.5, 2, 5), r.standard_normal(5)
+    dout = r.standard_normal(x.shape)
+    dx, dgamma, dbeta = ref.layernorm_backward(dout, x, gamma)
+    assert rel_error(dx, numerical_gradient(lambda v: ref.layernorm_forward(v, gamma, beta), x, dout)) < 1e-7
+    assert rel_error(dgamma, numerical_gradient(lambda g: ref.layernorm_forward(x, g, beta), gamma, dout)) < 1e-7
+    assert rel_error(dbeta, numerical_gradient(lambda b: ref.layernorm_forward(x, gamma, b), beta, dout)) < 1e-7
+
+
+def test_layernorm_is_batchnorm_of_the_transpose():
+    x = _x((4, 6))
+    plain = ref.batchnorm_forward(x.T, np.ones(4), np.zeros(4))[0].T
+    assert np.allclose(ref.layernorm_forward(x, np.ones(6), np.zeros(6)), plain)
+
+
+@pytest.mark.parametrize("G", [1, 2, 6])
+def test_groupnorm_backward_matches_numerical_gradients(G):
+    r = np.random.default_rng(7)
+    x, gamma, beta = _x((2, 6, 2, 3)), r.uniform(0.5, 2, 6), r.standard_normal(6)
+    dout = r.standard_normal(x.shape)
+    dx, dgamma, dbeta = ref.groupnorm_backward(dout, x, gamma, G)
+    f = lambda v: ref.groupnorm_forward(v, gamma, beta, G)  # noqa: E731
+    assert rel_error(dx, numerical_gradient(f, x, dout)) < 1e-7
+    assert rel_error(dgamma, numerical_gradient(lambda g: ref.groupnorm_forward(x, g, beta, G), gamma, dout)) < 1e-7
+    assert rel_error(dbeta, numerical_gradient(lambda b: ref.groupnorm_forward(x, gamma, b, G), beta, dout)) < 1e-7
+
+
+def test_groupnorm_extremes_are_instance_norm_and_layer_norm_and_groups_are_consecutive_channels():
+    x = _x((3, 4, 2, 5))
+    ones, zeros = np.ones(4), np.zeros(4)
+    standardize = lambda v, axes: (v - v.mean(axis=axes, keepdims=True)) / np.sqrt(  # noqa: E731
+        v.var(axis=axes, keepdims=True) + 1e-5)
+    assert np.allclose(ref.groupnorm_forward(x, ones, zeros, 4), standardize(x, (2, 3)))       # instance norm
+    assert np.allclose(ref.groupnorm_forward(x, ones, zeros, 1), standardize(x, (1, 2, 3)))    # layer norm
+    out = ref.groupnorm_forward(x, ones, zeros, 2)
+    for n, g in itertools.product(range(3), range(2)):
+        block = x[n, 2 * g:2 * g + 2]
+        assert np.allclose(out[n, 2 * g:2 * g + 2], (block - block.mean()) / np.sqrt(block.var() + 1e-5))
+    with pytest.raises(ValueError, match="do not split"):
+        ref.groupnorm_forward(x, ones, zeros, 3)
+
+
 # --- against PyTorch, when it is installed (it is not a requirement) ---------------
 
-@pytest.mark.parametrize("shape,momentum", [((6, 4), 0.1), ((3, 5, 2, 4), 0.1), ((5, 3), None), ((2, 3, 3, 2), 0.3)])
-def test_layer_agrees_with_pytorch(shape, momentum):
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed: comparison skipped")
+def _torch():
+    return pytest.importorskip("torch", reason="PyTorch is not installed: comparison skipped")
+
+
+OPTIONS = [dict(), dict(momentum=None), dict(momentum=0.3), dict(affine=False), dict(track_running_stats=False),
+           dict(affine=False, track_running_stats=False)]
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (5, 4, 3), (3, 4, 2, 3)], ids=["NC", "NCL", "NCHW"])
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults")
+def test_layer_agrees_with_pytorch(shape, options):
+    torch = _torch()
     c = shape[1]
     r = np.random.default_rng(5)
-    tbn = (torch.nn.BatchNorm1d if len(shape) == 2 else torch.nn.BatchNorm2d)(c, momentum=momentum).double()
-    mine = ref.BatchNorm(c, momentum=momentum)
-    gamma, beta = r.uniform(0.5, 2, c), r.standard_normal(c)
-    with torch.no_grad():
-        tbn.weight.copy_(torch.from_numpy(gamma))
-        tbn.bias.copy_(torch.from_numpy(beta))
-    mine.gamma, mine.beta = gamma.copy(), beta.copy()
+    tbn = (torch.nn.BatchNorm1d if len(shape) < 4 else torch.nn.BatchNorm2d)(c, **options).double()
+    mine = ref.BatchNorm(c, **options)
+    if mine.affine:
+        gamma, beta = r.uniform(0.5, 2, c), r.standard_normal(c)
+        with torch.no_grad():
+            tbn.weight.copy_(torch.from_numpy(gamma))
+            tbn.bias.copy_(torch.from_numpy(beta))
+        mine.gamma, mine.beta = gamma.copy(), beta.copy()
+    else:
+        assert tbn.weight is None and mine.gamma is None
+
+    def compare_buffers():
+        for name in ("running_mean", "running_var"):
+            theirs = getattr(tbn, name)
+            assert (theirs is None) == (getattr(mine, name) is None), name
+            if theirs is not None:
+                assert np.allclose(getattr(mine, name), theirs.numpy())
+        theirs = tbn.num_batches_tracked
+        assert (theirs is None) == (mine.num_batches_tracked is None)
+        if theirs is not None:
+            assert mine.num_batches_tracked == int(theirs)
+
     for step in range(4):
         x = _x(shape, step)
         dout = r.standard_normal(shape)
@@ -154,13 +267,44 @@ def test_layer_agrees_with_pytorch(shape, momentum):
         dx = mine.backward(dout)
         assert np.allclose(out, tout.detach().numpy(), atol=1e-10)
         assert np.allclose(dx, tx.grad.numpy(), atol=1e-10)
-        assert np.allclose(mine.dgamma, tbn.weight.grad.numpy(), atol=1e-10)
-        assert np.allclose(mine.dbeta, tbn.bias.grad.numpy(), atol=1e-10)
-        tbn.weight.grad = tbn.bias.grad = None
-    assert np.allclose(mine.running_mean, tbn.running_mean.numpy())
-    assert np.allclose(mine.running_var, tbn.running_var.numpy())
-    assert mine.num_batches_tracked == int(tbn.num_batches_tracked)
+        if mine.affine:
+            assert np.allclose(mine.dgamma, tbn.weight.grad.numpy(), atol=1e-10)
+            assert np.allclose(mine.dbeta, tbn.bias.grad.numpy(), atol=1e-10)
+            tbn.weight.grad = tbn.bias.grad = None
+        else:
+            assert mine.dgamma is None and mine.dbeta is None
+        compare_buffers()
     tbn.eval()
     mine.eval()
-    x1 = _x((1,) + shape[1:], 9)
-    assert np.allclose(mine.forward(x1), tbn(torch.from_numpy(x1)).detach().numpy(), atol=1e-10)
+    for batch in (1, 3):
+        xe = _x((batch,) + shape[1:], 9)
+        if batch == 1 and not mine.track_running_stats and np.prod(shape[2:], dtype=int) == 1:
+            continue  # batch statistics of one value per channel: PyTorch raises, as it should
+        assert np.allclose(mine.forward(xe), tbn(torch.from_numpy(xe)).detach().numpy(), atol=1e-10)
+    compare_buffers()
+    tbn.reset_running_stats()
+    mine.reset_running_stats()
+    compare_buffers()
+
+
+def test_layernorm_and_groupnorm_agree_with_pytorch():
+    torch = _torch()
+    F = torch.nn.functional
+    r = np.random.default_rng(8)
+    x, dout = _x((3, 5)), r.standard_normal((3, 5))
+    gamma, beta = r.uniform(0.5, 2, 5), r.standard_normal(5)
+    tx, tg, tb = (torch.from_numpy(v).requires_grad_(True) for v in (x, gamma, beta))
+    F.layer_norm(tx, (5,), tg, tb, 1e-5).backward(torch.from_numpy(dout))
+    assert np.allclose(ref.layernorm_forward(x, gamma, beta), F.layer_norm(torch.from_numpy(x), (5,),
+                       torch.from_numpy(gamma), torch.from_numpy(beta), 1e-5).numpy(), atol=1e-10)
+    for mine, theirs in zip(ref.layernorm_backward(dout, x, gamma), (tx.grad, tg.grad, tb.grad)):
+        assert np.allclose(mine, theirs.numpy(), atol=1e-10)
+    for G in (1, 2, 6):
+        x, dout = _x((2, 6, 3, 2), G), r.standard_normal((2, 6, 3, 2))
+        gamma, beta = r.uniform(0.5, 2, 6), r.standard_normal(6)
+        tx, tg, tb = (torch.from_numpy(v).requires_grad_(True) for v in (x, gamma, beta))
+        tout = F.group_norm(tx, G, tg, tb, 1e-5)
+        tout.backward(torch.from_numpy(dout))
+        assert np.allclose(ref.groupnorm_forward(x, gamma, beta, G), tout.detach().numpy(), atol=1e-10)
+        for mine, theirs in zip(ref.groupnorm_backward(dout, x, gamma, G), (tx.grad, tg.grad, tb.grad)):
+            assert np.allclose(mine, theirs.numpy(), atol=1e-10)

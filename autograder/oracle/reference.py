@@ -1,8 +1,8 @@
 """Reference implementations: the oracle the hidden tests grade against.
 
-Conventions (PyTorch semantics): 2-D input ``x: (N, D)``, spatial input
-``x: (N, C, H, W)``; statistics per feature / per channel; biased variance
-(divide by m) for normalising; ``eps = 1e-5`` inside the square root.
+Conventions (PyTorch semantics): 2-D input ``x: (N, D)``, sequences ``x: (N, C, L)``,
+spatial input ``x: (N, C, H, W)``; batch statistics per feature / per channel; biased
+variance (divide by m) for normalising; ``eps = 1e-5`` inside the square root.
 """
 import numpy as np
 
@@ -55,14 +55,13 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
 
 
 def _to_rows(x):
-    """(N, C, H, W) -> (N*H*W, C): one row per position, channels last."""
-    n, c, h, w = x.shape
-    return x.transpose(0, 2, 3, 1).reshape(-1, c)
+    """(N, C, *S) -> (N*prod(S), C): one row per position, channels last ((N, C) stays as it is)."""
+    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
 
 
 def _from_rows(rows, shape):
-    n, c, h, w = shape
-    return rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+    """Inverse of ``_to_rows`` for an input of ``shape``."""
+    return np.moveaxis(rows.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1)
 
 
 def spatial_batchnorm_forward(x, gamma, beta, eps=1e-5):
@@ -132,21 +131,31 @@ def keras_to_torch_momentum(momentum_keras):
 
 
 class BatchNorm:
-    """Batch-norm layer for ``(N, D)`` or ``(N, C, H, W)`` input: parameters and running buffers.
+    """Batch-norm layer for ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` input, as ``nn.BatchNorm1d/2d``.
 
-    The math is in the pure functions above; this class keeps state:
-    gamma, beta (learned), running_mean, running_var (buffers, updated by a running
-    average in training mode), num_batches_tracked, and the ``training`` flag.
+    The math is in the pure functions above; this class keeps state: gamma, beta (learned,
+    ``(C,)``; ``None`` when ``affine=False``), running_mean, running_var (buffers, ``(C,)``,
+    updated by a running average in training mode) and num_batches_tracked (all three ``None``
+    when ``track_running_stats=False``: then eval mode normalises with batch statistics too),
+    and the ``training`` flag. Statistics over every axis but 1.
     """
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
         self.eps, self.momentum = eps, momentum
-        self.gamma = np.ones(num_features)
-        self.beta = np.zeros(num_features)
-        self.running_mean = np.zeros(num_features)
-        self.running_var = np.ones(num_features)
-        self.num_batches_tracked = 0
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.gamma = np.ones(num_features) if affine else None
+        self.beta = np.zeros(num_features) if affine else None
+        self.running_mean = np.zeros(num_features) if track_running_stats else None
+        self.running_var = np.ones(num_features) if track_running_stats else None
+        self.num_batches_tracked = 0 if track_running_stats else None
         self.training = True
+        self._c = num_features
+
+    def reset_running_stats(self):
+        """Buffers back to their initial values (running_mean 0, running_var 1, no batch seen)."""
+        if self.track_running_stats:
+            self.running_mean, self.running_var = np.zeros(self._c), np.ones(self._c)
+            self.num_batches_tracked = 0
 
     def train(self):
         self.training = True
@@ -156,23 +165,29 @@ class BatchNorm:
         self.training = False
         return self
 
+    def _affine(self):
+        return (self.gamma, self.beta) if self.affine else (np.ones(self._c), np.zeros(self._c))
+
     def forward(self, x):
-        if not self.training:
+        gamma, beta = self._affine()
+        if not self.training and self.track_running_stats:
             self.cache = None
-            return batchnorm_eval(x, self.gamma, self.beta, self.running_mean, self.running_var, self.eps)
-        rows = _to_rows(x) if x.ndim == 4 else x
-        out, self.cache = batchnorm_forward(rows, self.gamma, self.beta, self.eps)
-        self.num_batches_tracked += 1
-        self.running_mean, self.running_var = update_running_stats(
-            self.running_mean, self.running_var, rows.mean(axis=0), rows.var(axis=0), rows.shape[0],
-            self.momentum, self.num_batches_tracked)
-        return _from_rows(out, x.shape) if x.ndim == 4 else out
+            return batchnorm_eval(x, gamma, beta, self.running_mean, self.running_var, self.eps)
+        rows = _to_rows(x)
+        out, self.cache = batchnorm_forward(rows, gamma, beta, self.eps)
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked += 1
+            self.running_mean, self.running_var = update_running_stats(
+                self.running_mean, self.running_var, rows.mean(axis=0), rows.var(axis=0), rows.shape[0],
+                self.momentum, self.num_batches_tracked)
+        return _from_rows(out, x.shape)
 
     def backward(self, dout):
-        """dout shaped like the last training-mode input -> dx; sets self.dgamma, self.dbeta."""
-        rows = _to_rows(dout) if dout.ndim == 4 else dout
-        dx, self.dgamma, self.dbeta = batchnorm_backward(rows, self.cache)
-        return _from_rows(dx, dout.shape) if dout.ndim == 4 else dx
+        """dout shaped like the last batch-statistics input -> dx; sets self.dgamma, self.dbeta (None without affine)."""
+        dx, self.dgamma, self.dbeta = batchnorm_backward(_to_rows(dout), self.cache)
+        if not self.affine:
+            self.dgamma = self.dbeta = None
+        return _from_rows(dx, dout.shape)
 
 
 def fold_into_linear(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
@@ -225,3 +240,56 @@ def network_backward(net, dscores, caches):
             grads["gamma"][i], grads["beta"][i] = net["bn"][i].dgamma, net["bn"][i].dbeta
         d, grads["W"][i], grads["b"][i] = h.affine_backward(d, affine)
     return grads
+
+
+# --- Lesson 6: the normalisation family ------------------------------------------------
+
+def _normalize_rows(rows, eps):
+    """Each row of ``rows: (R, K)`` to mean 0 and biased variance 1 -> (xhat, inv_std (R, 1))."""
+    mean = rows.mean(axis=1, keepdims=True)
+    inv_std = 1.0 / np.sqrt(rows.var(axis=1, keepdims=True) + eps)
+    return (rows - mean) * inv_std, inv_std
+
+
+def _normalize_rows_backward(dxhat, xhat, inv_std):
+    """Gradient through ``_normalize_rows``: the compact batch-norm formula over axis 1, with K values per row."""
+    k = xhat.shape[1]
+    return inv_std / k * (k * dxhat - dxhat.sum(axis=1, keepdims=True)
+                          - xhat * (dxhat * xhat).sum(axis=1, keepdims=True))
+
+
+def layernorm_backward(dout, x, gamma, eps=1e-5):
+    """Gradients of ``layernorm_forward`` at ``x: (N, D)``: dx (N, D), dgamma (D,), dbeta (D,).
+
+    Recomputes the statistics from x (the students' version reads them from its cache).
+    gamma varies along the normalised axis, so it enters through dxhat = dout * gamma.
+    """
+    xhat, inv_std = _normalize_rows(x, eps)
+    return _normalize_rows_backward(dout * gamma, xhat, inv_std), (dout * xhat).sum(axis=0), dout.sum(axis=0)
+
+
+def _group_rows(x, G):
+    """(N, C, H, W) -> (N*G, C//G*H*W): one row per (sample, group of C//G consecutive channels)."""
+    n, c = x.shape[:2]
+    if c % G:
+        raise ValueError(f"{c} channels do not split into {G} groups")
+    return x.reshape(n * G, -1)
+
+
+def groupnorm_forward(x, gamma, beta, G, eps=1e-5):
+    """Group norm (Wu and He, 2018) of ``x: (N, C, H, W)``: statistics per sample over each group of C // G
+    consecutive channels and all H*W positions. gamma, beta: (C,), per channel. ``G = C`` is instance norm,
+    ``G = 1`` layer norm over (C, H, W). Biased variance. Returns ``out: (N, C, H, W)``.
+    """
+    xhat, _ = _normalize_rows(_group_rows(x, G), eps)
+    per_channel = _per_channel(gamma, x.ndim)
+    return per_channel * xhat.reshape(x.shape) + _per_channel(beta, x.ndim)
+
+
+def groupnorm_backward(dout, x, gamma, G, eps=1e-5):
+    """Gradients of ``groupnorm_forward`` at x: dx (N, C, H, W), dgamma (C,), dbeta (C,)."""
+    xhat, inv_std = _normalize_rows(_group_rows(x, G), eps)
+    dxhat = dout * _per_channel(gamma, x.ndim)
+    dx = _normalize_rows_backward(_group_rows(dxhat, G), xhat, inv_std).reshape(x.shape)
+    axes = (0,) + tuple(range(2, x.ndim))
+    return dx, (dout * xhat.reshape(x.shape)).sum(axis=axes), dout.sum(axis=axes)
