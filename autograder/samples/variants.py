@@ -200,13 +200,28 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
 '''),
         "ex_batchnorm_layer": code('''
 class BatchNorm:
-    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
         self.eps = eps
         self.momentum = momentum
-        self.gamma, self.beta = np.ones(num_features), np.zeros(num_features)
-        self.running_mean, self.running_var = np.zeros(num_features), np.ones(num_features)
-        self.num_batches_tracked = 0
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        self.C = num_features
+        if affine:
+            self.gamma, self.beta = np.ones(num_features), np.zeros(num_features)
+        else:
+            self.gamma = self.beta = None
+        if track_running_stats:
+            self.running_mean, self.running_var = np.zeros(num_features), np.ones(num_features)
+            self.num_batches_tracked = 0
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
         self.training = True
+
+    def reset_running_stats(self):
+        if self.running_mean is not None:
+            self.running_mean[:] = 0.0                # in place, as PyTorch does
+            self.running_var.fill(1.0)
+            self.num_batches_tracked = 0
 
     def train(self):
         self.training = True
@@ -215,21 +230,28 @@ class BatchNorm:
         self.training = False
 
     def forward(self, x):
-        if not self.training:
-            return batchnorm_eval(x, self.gamma, self.beta, self.running_mean, self.running_var, self.eps)
-        axes = (0,) if x.ndim == 2 else (0, 2, 3)
+        g = self.gamma if self.gamma is not None else np.ones(self.C)
+        b = self.beta if self.beta is not None else np.zeros(self.C)
+        if not self.training and self.running_mean is not None:
+            return batchnorm_eval(x, g, b, self.running_mean, self.running_var, self.eps)
+        axes = tuple(a for a in range(x.ndim) if a != 1)
         m = x.size // x.shape[1]
         rows = np.moveaxis(x, 1, -1).reshape(m, x.shape[1])
-        out, self.cache = batchnorm_forward(rows, self.gamma, self.beta, self.eps)
-        self.num_batches_tracked = self.num_batches_tracked + 1
-        self.running_mean, self.running_var = update_running_stats(
-            self.running_mean, self.running_var, x.mean(axis=axes), x.var(axis=axes), m,
-            momentum=self.momentum, num_batches_tracked=self.num_batches_tracked)
+        out, self.cache = batchnorm_forward(rows, g, b, self.eps)
+        if self.training and self.running_mean is not None:
+            self.num_batches_tracked = self.num_batches_tracked + 1
+            self.running_mean, self.running_var = update_running_stats(
+                self.running_mean, self.running_var, x.mean(axis=axes), x.var(axis=axes), m,
+                momentum=self.momentum, num_batches_tracked=self.num_batches_tracked)
         return np.moveaxis(out.reshape(np.moveaxis(x, 1, -1).shape), -1, 1)
 
     def backward(self, dout):
         moved = np.moveaxis(dout, 1, -1)
-        dx, self.dgamma, self.dbeta = batchnorm_backward(moved.reshape(-1, dout.shape[1]), self.cache)
+        dx, dgamma, dbeta = batchnorm_backward(moved.reshape(-1, dout.shape[1]), self.cache)
+        if self.affine:
+            self.dgamma, self.dbeta = dgamma, dbeta
+        else:
+            self.dgamma = self.dbeta = None
         return np.moveaxis(dx.reshape(moved.shape), -1, 1)
 '''),
         "ex_fold_into_linear": code('''
@@ -238,7 +260,8 @@ def fold_into_linear(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
     return W @ scale, (b - running_mean) @ scale + beta
 '''),
     }, description="dict-cache carry-over, incremental update, moveaxis eval, train()/eval() return None, "
-                   "statistics over axes, folding with a diagonal matrix"),
+                   "statistics over axes, options tested through the attributes, an in-place reset, "
+                   "folding with a diagonal matrix"),
 ]
 
 L5 = "05_batchnorm_in_a_network"
@@ -432,22 +455,24 @@ def update_running_stats(running_mean, running_var, batch_mean, batch_var, m, mo
     wrong("eval_uses_batch_stats", L4, "ex_batchnorm_eval", {"eval_values_2d", "eval_values_4d", "layer_eval"},
           "eval mode normalises with batch statistics", replace='''
 def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
-    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    axes = tuple(a for a in range(x.ndim) if a != 1)
     shape = (1, -1) + (1,) * (x.ndim - 2)
     xhat = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
     return gamma.reshape(shape) * xhat + beta.reshape(shape)
 '''),
-    wrong("eval_stats_along_last_axis", L4, "ex_batchnorm_eval", {"eval_values_4d", "layer_eval"},
-          "(C,) statistics broadcast along W of (N, C, H, W)", replace='''
+    wrong("eval_stats_along_last_axis", L4, "ex_batchnorm_eval", {"eval_values_4d", "layer_eval", "layer_ncl_input"},
+          "(C,) statistics broadcast along the last axis: W of (N, C, H, W), L of (N, C, L)", replace='''
 def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
     return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
 '''),
     wrong("eval_var_as_std", L4, "ex_batchnorm_eval", {"eval_values_2d", "eval_values_4d", "layer_eval"},
           "divides by running_var + eps", ("np.sqrt(running_var.reshape(shape) + eps)", "(running_var.reshape(shape) + eps)")),
-    wrong("layer_running_var_starts_at_zero", L4, "ex_batchnorm_layer", {"layer_init", "layer_running_buffers"},
-          "running_var initialised to 0", ("self.running_var = np.ones(num_features)", "self.running_var = np.zeros(num_features)")),
-    wrong("layer_corrects_with_n", L4, "ex_batchnorm_layer", {"layer_running_buffers"},
-          "unbiased correction with N instead of N*H*W", ("rows.var(axis=0), rows.shape[0],", "rows.var(axis=0), x.shape[0],")),
+    wrong("layer_running_var_starts_at_zero", L4, "ex_batchnorm_layer",
+          {"layer_init", "layer_running_buffers", "layer_reset_running_stats"},
+          "running_var initialised (and reset) to 0",
+          ("self.running_var = np.ones(self.num_features)", "self.running_var = np.zeros(self.num_features)")),
+    wrong("layer_corrects_with_n", L4, "ex_batchnorm_layer", {"layer_running_buffers", "layer_ncl_input"},
+          "unbiased correction with N instead of the values per channel (N*H*W for images, N*L for sequences)", ("rows.var(axis=0), rows.shape[0],", "rows.var(axis=0), x.shape[0],")),
     wrong("layer_stores_running_std", L4, "ex_batchnorm_layer", {"layer_running_buffers"},
           "a running std instead of a variance", ("rows.var(axis=0), rows.shape[0],", "rows.std(axis=0), rows.shape[0],")),
     wrong("layer_not_written_back", L4, "ex_batchnorm_layer", {"layer_running_buffers"},
@@ -455,13 +480,40 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
           ("self.running_mean, self.running_var = update_running_stats(", "running_mean, running_var = update_running_stats(")),
     wrong("layer_updates_in_eval", L4, "ex_batchnorm_layer", {"layer_eval"},
           "eval mode counts batches and updates the running statistics", (
-              "        if not self.training:\n            return batchnorm_eval(",
-              "        if not self.training:\n            self.num_batches_tracked += 1\n"
-              "            self.running_mean = 0.9 * self.running_mean + 0.1 * x.mean(axis=0)\n"
+              "        if not self.training and self.track_running_stats:\n            return batchnorm_eval(",
+              "        if not self.training and self.track_running_stats:\n            self.num_batches_tracked += 1\n"
+              "            self.running_mean = 0.9 * self.running_mean + 0.1 * np.moveaxis(x, 1, -1).reshape(-1, x.shape[1]).mean(axis=0)\n"
               "            return batchnorm_eval(")),
     wrong("layer_eval_flag_typo", L4, "ex_batchnorm_layer", {"layer_eval"},
           "eval() sets a misspelt attribute, so the layer stays in training mode",
           ("        self.training = False\n        return self", "        self.trainig = False\n        return self")),
+    # lesson 4: PyTorch's options
+    wrong("layer_ncl_per_position", L4, "ex_batchnorm_layer", {"layer_ncl_input"},
+          "written for (N, C) and (N, C, H, W) only: (N, C, L) goes to batchnorm_forward as it is",
+          ("        moved = np.moveaxis(x, 1, -1)                      # channels last: (N, C), (N, L, C) or (N, H, W, C)\n"
+           "        rows = moved.reshape(-1, self.num_features)        # one row per position: m = N, N*L or N*H*W\n",
+           "        if x.ndim == 3:\n            moved = rows = x\n        else:\n"
+           "            moved = np.moveaxis(x, 1, -1)\n            rows = moved.reshape(-1, self.num_features)\n")),
+    wrong("layer_affine_false_keeps_params", L4, "ex_batchnorm_layer", {"layer_affine_false"},
+          "affine=False ignored: gamma and beta are still created",
+          ("self.gamma = np.ones(num_features) if affine else None", "self.gamma = np.ones(num_features)"),
+          ("self.beta = np.zeros(num_features) if affine else None", "self.beta = np.zeros(num_features)")),
+    wrong("layer_affine_false_keeps_grads", L4, "ex_batchnorm_layer", {"layer_affine_false"},
+          "affine=False, but backward still stores dgamma and dbeta",
+          ("self.dgamma, self.dbeta = (dgamma, dbeta) if self.affine else (None, None)",
+           "self.dgamma, self.dbeta = dgamma, dbeta")),
+    wrong("layer_tracks_stats_always", L4, "ex_batchnorm_layer", {"layer_no_running_stats", "layer_reset_running_stats"},
+          "track_running_stats ignored: buffers kept, updated and used in eval mode",
+          ("        if self.track_running_stats:\n            self.running_mean = np.zeros",
+           "        if True:\n            self.running_mean = np.zeros"),
+          ("if not self.training and self.track_running_stats:", "if not self.training:"),
+          ("if self.training and self.track_running_stats:", "if self.training:")),
+    wrong("layer_no_stats_eval_uses_buffers", L4, "ex_batchnorm_layer", {"layer_no_running_stats"},
+          "no buffers, but eval mode still calls batchnorm_eval with them",
+          ("if not self.training and self.track_running_stats:", "if not self.training:")),
+    wrong("layer_reset_keeps_count", L4, "ex_batchnorm_layer", {"layer_reset_running_stats"},
+          "reset_running_stats() leaves num_batches_tracked as it was",
+          ("            self.num_batches_tracked = 0\n", "            self.num_batches_tracked = self.num_batches_tracked or 0\n")),
     wrong("fold_no_mean_shift", L4, "ex_fold_into_linear", {"fold_values"}, "running mean not subtracted from b",
           ("(b - running_mean) * scale + beta", "b * scale + beta")),
 ]

@@ -274,6 +274,155 @@ def layer_backward(cls):
         h.check_array(f"layer.dbeta for x of shape {shape}", _attr(layer, "dbeta"), want.dbeta, tol=1e-6)
 
 
+
+# --- PyTorch's options: (N, C, L) input, affine, track_running_stats, reset_running_stats --------
+
+def _sequences(r, shape):
+    """(N, C, L) input with per-channel offsets and scales."""
+    c = shape[1]
+    return r.uniform(0.5, 4, (1, c, 1)) * r.standard_normal(shape) + r.uniform(-8, 8, (1, c, 1))
+
+
+def _any_batch(r, shape):
+    return {2: lambda: features(r, *shape), 3: lambda: _sequences(r, shape), 4: lambda: images(r, shape)}[len(shape)]()
+
+
+def _expect_none(layer, names, why):
+    for name in names:
+        value = _attr(layer, name)
+        if value is not None:
+            raise AssertionError(f"{name} is a {type(value).__name__}; {why} it must be None, as in PyTorch")
+
+
+def _twins(cls, c, r, **options):
+    """Two student layers with the same random gamma and beta (when they have parameters)."""
+    layers = [h.call(cls, c, **options) for _ in range(2)]
+    if options.get("affine", True):
+        gamma, beta = r.uniform(0.5, 2.5, c), r.uniform(-3, 3, c)
+        for layer in layers:
+            layer.gamma, layer.beta = gamma.copy(), beta.copy()
+    return layers
+
+
+def _rows(x):
+    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+
+
+def _unrows(rows, shape):
+    return np.moveaxis(np.asarray(rows).reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1)
+
+
+# Each option's check compares the option with the student's own layer where the two must agree (an
+# (N, C, L) batch and its (N*L, C) rows; affine=False and gamma 1, beta 0; a reset layer and a new one),
+# so a mistake in the running statistics or eval mode costs the cells that own it, not these too.
+
+@register("layer_ncl_input")
+def layer_ncl_input(cls):
+    r = rng(425)
+    for shape in [(5, 3, 7), (2, 4, 1), (1, 3, 6)]:
+        c = shape[1]
+        layer, rows_layer = _twins(cls, c, r)
+        want = ref.BatchNorm(c)
+        want.gamma, want.beta = np.asarray(_attr(layer, "gamma")).copy(), np.asarray(_attr(layer, "beta")).copy()
+        x = _sequences(r, shape)
+        per_position = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + EPS) * want.gamma[:, None] + want.beta[:, None]
+        h.check_array(f"training-mode output for x of shape {shape}", h.call(layer.forward, x.copy()),
+                      want.forward(x), hints=[
+                          ("each (channel, position) was normalised over the batch only: for (N, C, L) input the "
+                           "statistics are per channel over axes (0, 2), m = N*L", per_position)])
+        h.call(rows_layer.forward, _rows(x))
+        same = f"as for the same batch given as {(shape[0] * shape[2], c)} rows"
+        for name in ("running_mean", "running_var"):
+            h.check_array(f"{name} after a batch of shape {shape} ({same})", _attr(layer, name),
+                          _attr(rows_layer, name), hints=[] if name == "running_mean" or shape[0] < 2 else [
+                              ("the unbiased correction used N instead of m = N*L",
+                               0.9 + 0.1 * x.var(axis=(0, 2)) * shape[0] / (shape[0] - 1))])
+        dout = r.standard_normal(shape)
+        h.check_array(f"dx for x of shape {shape}", h.call(layer.backward, dout.copy()), want.backward(dout),
+                      tol=1e-6)
+        h.check_array(f"layer.dgamma for x of shape {shape}", _attr(layer, "dgamma"), want.dgamma, tol=1e-6)
+        for one in (layer, rows_layer):
+            h.call(one.eval)
+        x1 = _sequences(r, (1,) + shape[1:])
+        h.check_array(f"eval-mode output for x of shape {x1.shape} ({same})", h.call(layer.forward, x1.copy()),
+                      _unrows(h.call(rows_layer.forward, _rows(x1)), x1.shape))
+
+
+@register("layer_affine_false")
+def layer_affine_false(cls):
+    r = rng(426)
+    for shape in [(2, 3, 2, 4), (6, 4)]:
+        c = shape[1]
+        layer, plain = h.call(cls, c, affine=False), h.call(cls, c)
+        want = ref.BatchNorm(c, affine=False)
+        _expect_none(layer, ("gamma", "beta"), "with affine=False")
+        x, dout = _any_batch(r, shape), r.standard_normal(shape)
+        h.check_array(f"training-mode output for x of shape {shape}, affine=False", h.call(layer.forward, x.copy()),
+                      want.forward(x))
+        h.check_array(f"dx for x of shape {shape}, affine=False", h.call(layer.backward, dout.copy()),
+                      want.backward(dout), tol=1e-6)
+        _expect_none(layer, ("dgamma", "dbeta"), "after backward with affine=False")
+        if len(shape) > 2:
+            continue  # eval mode on images belongs to eval_values_4d and layer_eval
+        h.call(plain.forward, x.copy())
+        for one in (layer, plain):
+            h.call(one.eval)
+        x1 = _any_batch(r, (1,) + shape[1:])
+        h.check_array(f"eval-mode output for x of shape {x1.shape}, affine=False (as a layer with gamma 1 and "
+                      f"beta 0 after the same batch)", h.call(layer.forward, x1.copy()), h.call(plain.forward, x1.copy()))
+
+
+@register("layer_no_running_stats")
+def layer_no_running_stats(cls):
+    r = rng(427)
+    for shape, momentum in [((6, 4), 0.1), ((5, 3), None), ((2, 3, 2, 4), 0.3)]:
+        c = shape[1]
+        layer = h.call(cls, c, momentum=momentum, track_running_stats=False)
+        want = ref.BatchNorm(c, momentum=momentum, track_running_stats=False)
+        layer.gamma, layer.beta = r.uniform(0.5, 2.5, c), r.uniform(-3, 3, c)
+        want.gamma, want.beta = np.asarray(_attr(layer, "gamma")).copy(), np.asarray(_attr(layer, "beta")).copy()
+        none = ("running_mean", "running_var", "num_batches_tracked")
+        _expect_none(layer, none, "with track_running_stats=False")
+        for i in range(2):
+            x = _any_batch(r, shape)
+            h.check_array(f"training-mode output for batch {i + 1} of shape {shape}, track_running_stats=False",
+                          h.call(layer.forward, x.copy()), want.forward(x))
+        h.call(layer.eval)
+        want.eval()
+        x = _any_batch(r, (2,) + shape[1:])
+        with_initial_buffers = ref.batchnorm_eval(x, want.gamma, want.beta, np.zeros(c), np.ones(c))
+        h.check_array(f"eval-mode output for x of shape {x.shape}, track_running_stats=False",
+                      h.call(layer.forward, x.copy()), want.forward(x), hints=[
+                          ("eval mode normalised with running statistics of 0 and 1; without buffers it uses the "
+                           "batch statistics, as in training mode", with_initial_buffers)])
+        _expect_none(layer, none, "after training and eval batches with track_running_stats=False")
+
+
+@register("layer_reset_running_stats")
+def layer_reset_running_stats(cls):
+    r = rng(428)
+    for shape, momentum in [((5, 3), None), ((2, 4, 3, 2), 0.1), ((6, 2), 0.3)]:
+        c = shape[1]
+        layer, fresh = _twins(cls, c, r, momentum=momentum)
+        gamma = np.asarray(_attr(layer, "gamma")).copy()
+        for _ in range(3):
+            h.call(layer.forward, _any_batch(r, shape))
+        h.call(layer.reset_running_stats)
+        for name, value in [("running_mean", np.zeros(c)), ("running_var", np.ones(c))]:
+            h.check_array(f"{name} after reset_running_stats()", _attr(layer, name), value)
+        if _attr(layer, "num_batches_tracked") != 0:
+            raise AssertionError("num_batches_tracked must be 0 after reset_running_stats()")
+        h.check_array("gamma after reset_running_stats() (a parameter, not a buffer)", _attr(layer, "gamma"), gamma)
+        x = _any_batch(r, shape)
+        for one in (layer, fresh):
+            h.call(one.forward, x.copy())
+        for name in ("running_mean", "running_var"):
+            h.check_array(f"{name} after a reset and one batch of shape {shape}, momentum={momentum} (as a new "
+                          "layer's after that batch)", _attr(layer, name), _attr(fresh, name))
+    layer = h.call(cls, 3, track_running_stats=False)
+    h.call(layer.reset_running_stats)
+    _expect_none(layer, ("running_mean", "running_var"), "after reset_running_stats() with track_running_stats=False")
+
 # --- folding -------------------------------------------------------------------
 
 @register("fold_values")
