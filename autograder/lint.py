@@ -139,6 +139,9 @@ def notebook_problems(path):
         called = hidden_checks(cell.source)
         if called != [gid]:
             out.append(f"{where}: its hidden tests must call check({gid!r}, ...) once; they call {called}")
+        if not all("from autograder import check" in m.group(0) for m in HIDDEN.finditer(cell.source)):
+            out.append(f"{where}: its hidden tests must import check themselves (from autograder import check): "
+                       "an earlier cell's import does not run when that cell's visible test fails first")
     return out
 
 

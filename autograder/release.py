@@ -1,6 +1,6 @@
 """The student release: ``build/release/batchnorm.zip`` and the student's pinned requirements.
 
-The zip holds ``batchnorm/`` exactly as students open it: the five notebooks, ``bn_helpers.py``, the student
+The zip holds ``batchnorm/`` exactly as students open it: the six notebooks, ``bn_helpers.py``, the student
 README and ``requirements.txt``, all taken from the generated ``course/batchnorm/``. Files are chosen by an
 allowlist, so a checkpoint, cache or stray file in ``course/`` never ships.
 

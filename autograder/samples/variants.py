@@ -311,6 +311,48 @@ def network_backward(net, dscores, caches):
     }, description="layer norm through a transpose; dict caches with ReLU masks; gradients built by insert"),
 ]
 
+L6 = "06_normalization_family"
+
+CORRECT += [
+    Variant("family_written_differently", L6, {
+        "ex_layernorm_forward": code('''
+def layernorm_forward(x, gamma, beta, eps=1e-5):
+    # layer norm is batch norm of the transpose: lesson 4's forward on (D, N)
+    n = x.shape[0]
+    plain, bn_cache = batchnorm_forward(x.T, np.ones(n), np.zeros(n), eps)
+    return plain.T * gamma + beta, {"bn": bn_cache, "gamma": gamma, "xhat": plain.T}
+'''),
+        "ex_layernorm_backward": code('''
+def layernorm_backward(dout, cache):
+    # the change of axis, through lesson 3's backward on the transpose (its gamma is 1)
+    dxt, _, _ = batchnorm_backward((dout * cache["gamma"]).T, cache["bn"])
+    return dxt.T, np.einsum("nd,nd->d", dout, cache["xhat"]), np.einsum("nd->d", dout)
+'''),
+        "ex_groupnorm_forward": code('''
+def groupnorm_forward(x, gamma, beta, G, eps=1e-5):
+    N, C, H, W = x.shape
+    g = x.reshape(N, G, C // G, H, W)
+    mean = g.mean(axis=(2, 3, 4), keepdims=True)
+    var = ((g - mean) ** 2).mean(axis=(2, 3, 4), keepdims=True)
+    xhat = ((g - mean) / np.sqrt(var + eps)).reshape(N, C, H, W)
+    return xhat * gamma[None, :, None, None] + beta[None, :, None, None], {"x": x, "G": G, "gamma": gamma, "eps": eps}
+'''),
+        "ex_groupnorm_backward": code('''
+def groupnorm_backward(dout, cache):
+    # group norm is layer norm of the (N*G, K) rows: exercise 1 with gamma = 1 on them
+    x, G, gamma = cache["x"], cache["G"], cache["gamma"]
+    N, C, H, W = x.shape
+    rows = x.reshape(N * G, -1)
+    k = rows.shape[1]
+    xhat_rows, ln_cache = layernorm_forward(rows, np.ones(k), np.zeros(k), cache["eps"])
+    dx_rows, _, _ = layernorm_backward((dout * gamma[None, :, None, None]).reshape(N * G, -1), ln_cache)
+    xhat = xhat_rows.reshape(x.shape)
+    return dx_rows.reshape(x.shape), (dout * xhat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+'''),
+    }, description="layer norm through lesson 4's batch norm on the transpose (dict cache, einsum); group norm "
+                   "with a 5-D reshape, and its backward through the student's own layer norm on the rows"),
+]
+
 # A correct answer that also prints a Python warning (stderr) while it is tested.
 def warn_in_every_function(code):
     """``code`` with a UserWarning and a NumPy RuntimeWarning at the start of every function and method."""
@@ -327,7 +369,7 @@ def warn_in_every_function(code):
 # correct answers that warn in every function: full marks, and a clean Validate
 WARNS = [Variant(f"warns_everywhere_{nb[:2]}", nb, {EVERY_ANSWER: Change(rewrite=warn_in_every_function)},
                  description="correct, but every function emits a UserWarning and a RuntimeWarning")
-         for nb in (L1, L2, L3, L4, L5)]
+         for nb in (L1, L2, L3, L4, L5, L6)]
 
 WRONG = [
     Variant("reduced_shape_ignores_keepdims", L1,
@@ -600,6 +642,51 @@ WRONG += [
     wrong("net_backward_drops_gamma_grads", L5, "ex_network_backward", {"net_backward", "net_trains"},
           "gamma and beta gradients never collected",
           ("            grads[\"gamma\"][i], grads[\"beta\"][i] = net[\"bn\"][i].dgamma, net[\"bn\"][i].dbeta\n", "")),
+]
+
+WRONG += [
+    # lesson 6: layer norm backward, group norm
+    wrong("ln_backward_gamma_factored_out", L6, "ex_layernorm_backward", {"ln_backward"},
+          "batch norm's formula with gamma in front: in layer norm gamma varies along the averaged axis",
+          ("    dxhat = dout * gamma                                  # gamma varies along axis 1: it stays inside the sums\n"
+           "    dx = inv_std / d * (d * dxhat - dxhat.sum(axis=1, keepdims=True)\n"
+           "                        - xhat * (dxhat * xhat).sum(axis=1, keepdims=True))\n",
+           "    dx = gamma * inv_std / d * (d * dout - dout.sum(axis=1, keepdims=True)\n"
+           "                                - xhat * (dout * xhat).sum(axis=1, keepdims=True))\n")),
+    wrong("ln_backward_batch_axis", L6, "ex_layernorm_backward", {"ln_backward"},
+          "the compact formula copied with batch norm's axis 0",
+          ("    d = xhat.shape[1]\n", "    d = xhat.shape[0]\n"),
+          ("d * dxhat - dxhat.sum(axis=1, keepdims=True)", "d * dxhat - dxhat.sum(axis=0, keepdims=True)"),
+          ("(dxhat * xhat).sum(axis=1, keepdims=True)", "(dxhat * xhat).sum(axis=0, keepdims=True)")),
+    wrong("ln_param_grads_per_example", L6, "ex_layernorm_backward", {"ln_backward"},
+          "dgamma and dbeta summed over the features (axis 1) instead of the batch",
+          ("return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)", "return dx, (dout * xhat).sum(axis=1), dout.sum(axis=1)")),
+    wrong("ln_forward_no_keepdims", L6, "ex_layernorm_forward", {"ln_forward", "ln_backward"},
+          "(N,) statistics without keepdims: they broadcast along the features",
+          ("mu = x.mean(axis=1, keepdims=True)", "mu = x.mean(axis=1)"),
+          ("np.sqrt(x.var(axis=1, keepdims=True) + eps)", "np.sqrt(x.var(axis=1) + eps)")),
+    wrong("gn_channels_interleaved", L6, "ex_groupnorm_forward", {"gn_forward", "gn_backward"},
+          "groups made of every G-th channel (reshape(N, -1, G, H, W))", replace='''
+def groupnorm_forward(x, gamma, beta, G, eps=1e-5):
+    n, c, h, w = x.shape
+    groups = x.reshape(n, c // G, G, h, w)                # channel c lands in group c % G
+    mean = groups.mean(axis=(1, 3, 4), keepdims=True)
+    inv_std = 1.0 / np.sqrt(groups.var(axis=(1, 3, 4), keepdims=True) + eps)
+    xhat = ((groups - mean) * inv_std).reshape(x.shape)
+    return gamma.reshape(1, c, 1, 1) * xhat + beta.reshape(1, c, 1, 1), (xhat, gamma, inv_std, G)
+'''),
+    wrong("gn_stats_over_batch", L6, "ex_groupnorm_forward", {"gn_forward", "gn_backward"},
+          "group statistics also averaged over the batch",
+          ("np.sqrt(groups.var(axis=2, keepdims=True) + eps)", "np.sqrt(groups.var(axis=(0, 2), keepdims=True) + eps)"),
+          ("(groups - groups.mean(axis=2, keepdims=True))", "(groups - groups.mean(axis=(0, 2), keepdims=True))")),
+    wrong("gn_backward_no_mean_term", L6, "ex_groupnorm_backward", {"gn_backward"},
+          "the branch through the group mean is missing",
+          ("(k * dxhat - dxhat.sum(axis=2, keepdims=True)\n", "(k * dxhat\n")),
+    wrong("gn_param_grads_per_group", L6, "ex_groupnorm_backward", {"gn_backward"},
+          "dgamma and dbeta summed per group, shape (G,)",
+          ("return dx.reshape(dout.shape), (dout * xhat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))",
+           "return dx.reshape(dout.shape), (dout * xhat).reshape(n, G, -1).sum(axis=(0, 2)), "
+           "dout.reshape(n, G, -1).sum(axis=(0, 2))")),
 ]
 
 # The demo's "student with one realistic mistake".

@@ -1,7 +1,7 @@
 """Helpers shared by every notebook of the batch-norm course.
 
-Comparing arrays, relative errors, numerical gradients and read-only inputs;
-for lesson 5, the parts of a small network that are not batch norm (data,
+Comparing arrays, relative errors, numerical gradients and read-only inputs; a figure
+of the elements one statistic averages (lessons 1 and 6); for lessons 5 and 6, the parts of a small network that are not batch norm (data,
 affine and ReLU layers, softmax loss, SGD).
 Every ``check_*`` function returns None when the check passes and raises
 ``AssertionError`` with a message that says what is wrong when it fails.
@@ -25,6 +25,7 @@ __all__ = [
     "check_shape",
     "check_array",
     "check_close",
+    "plot_elements",
     "make_spirals",
     "affine_forward",
     "affine_backward",
@@ -199,7 +200,28 @@ def _close(a, b, tol):
     return a.shape == b.shape and rel_error(a, b) <= tol
 
 
-# --- a small network (lesson 5) -----------------------------------------------------
+# --- figures ---------------------------------------------------------------------
+
+def plot_elements(ax, averaged, title=""):
+    """Draw ``x: (N, C, H, W)`` on ``ax`` as N rows of C panels of H x W cells, colouring the cells where
+    ``averaged`` (a boolean array shaped like x) is True: for example the elements one statistic averages."""
+    n, c, h, w = np.shape(averaged)
+    for i in range(n):
+        for j in range(c):                                              # one panel, one blank cell apart
+            ax.pcolormesh(np.arange(w + 1) + j * (w + 1), np.arange(h + 1) + i * (h + 1),
+                          np.asarray(averaged[i, j], dtype=float), cmap="Oranges", vmin=0, vmax=1.4,
+                          edgecolors="grey", linewidth=0.5)
+    ax.set_xticks([j * (w + 1) + w / 2 for j in range(c)], [f"c={j}" for j in range(c)])
+    ax.set_yticks([i * (h + 1) + h / 2 for i in range(n)], [f"n={i}" for i in range(n)])
+    ax.tick_params(length=0)
+    ax.set_aspect("equal")
+    ax.invert_yaxis()
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title)
+
+
+# --- a small network (lessons 5 and 6) -----------------------------------------------------
 
 def make_spirals(n_per_class=100, classes=3, noise=0.2, seed=0):
     """Interleaved 2-D spirals: x (n_per_class * classes, 2) float64, labels y (n,) in 0..classes-1."""

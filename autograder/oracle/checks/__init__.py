@@ -55,4 +55,4 @@ def check(name, *objects):
     fn(*objects)
 
 
-from . import axes, backward, forward, network, running  # noqa: E402,F401  (registering the checks)
+from . import axes, backward, family, forward, network, running  # noqa: E402,F401  (registering the checks)
