@@ -74,12 +74,14 @@ def test_lint_catches_cells_that_cannot_fail(tmp_path):
                                      "grade_id": gid, "schema_version": 3}
         return cell
 
-    hidden = '\n### BEGIN HIDDEN TESTS\ncheck("{0}", f)\n### END HIDDEN TESTS\n'
+    hidden = '\n### BEGIN HIDDEN TESTS\nfrom autograder import check\ncheck("{0}", f)\n### END HIDDEN TESTS\n'
     nb.cells = [
         test_cell("bare", '"""doc"""\nnp.allclose(f(1), 2)' + hidden.format("bare")),
         test_cell("nodoc", 'assert f(1) == 2' + hidden.format("nodoc")),
         test_cell("hidden_bare", '"""doc"""\nassert f(1) == 2\n### BEGIN HIDDEN TESTS\nf(2) == 3\n### END HIDDEN TESTS'),
         test_cell("ok", '"""doc"""\nassert f(1) == 2' + hidden.format("ok")),
+        test_cell("no_import", '"""doc"""\nassert f(1) == 2\n### BEGIN HIDDEN TESTS\ncheck("no_import", f)\n'
+                               '### END HIDDEN TESTS\n'),
     ]
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
@@ -88,6 +90,7 @@ def test_lint_catches_cells_that_cannot_fail(tmp_path):
     assert any("[nodoc]" in p and "docstring" in p for p in problems)
     assert any("[hidden_bare] (source version) ends in a bare expression" in p for p in problems)
     assert any("[hidden_bare]: its hidden tests must call" in p for p in problems)
+    assert any("[no_import]: its hidden tests must import check themselves" in p for p in problems)
     assert not any("[ok]" in p for p in problems)
 
 
