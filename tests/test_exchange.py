@@ -29,7 +29,8 @@ def test_exchange_round_trip_then_make_grade(tmp_path):
         assert (fetched / "README.md").is_file() and (fetched / "bn_helpers.py").is_file()
     collected = course.root / "build" / "submitted"
     assert sorted(p.name for p in collected.iterdir()) == sorted(exchange_demo.STUDENTS)
-    assert len(list((collected / "bob" / ASSIGNMENT).glob("*.ipynb"))) == 5
+    lessons = sorted(p.name for p in (ROOT / "solutions" / ASSIGNMENT).glob("*.ipynb"))
+    assert sorted(p.name for p in (collected / "bob" / ASSIGNMENT).glob("*.ipynb")) == lessons
 
     out = tmp_path / "grading"
     args = [f"SUBMISSIONS={collected}", f"OUT={out}"] + ([] if sandbox.available()[0] else ["NO_SANDBOX=1"])
