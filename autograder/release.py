@@ -57,8 +57,10 @@ def release_files(folder):
     """``{name in the zip: path}`` for the release at ``folder``; raises ReleaseError when one is missing."""
     folder = Path(folder)
     notebooks = sorted(folder.glob("*.ipynb"))
-    if len(notebooks) != 5:
-        raise ReleaseError(f"{folder} holds {len(notebooks)} notebooks, expected 5: run `make assignment`")
+    lessons = sorted(p.name for p in (ROOT / "solutions" / ASSIGNMENT).glob("*.ipynb"))
+    if [p.name for p in notebooks] != lessons:
+        raise ReleaseError(f"{folder} holds the notebooks {[p.name for p in notebooks]}, expected the lessons "
+                           f"{lessons}: run `make assignment`")
     missing = [n for n in RELEASE_FILES if not (folder / n).is_file()]
     if missing:
         raise ReleaseError(f"{folder} lacks {', '.join(missing)}: run `make assignment`")
