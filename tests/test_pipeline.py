@@ -10,7 +10,7 @@ from autograder.grading.course import Course
 from autograder.grading.pipeline import Settings, grade_class
 
 FULL = {"01_axis_means_keepdims": 15, "02_forward": 20, "03_backward": 25, "04_running_statistics": 35,
-        "05_batchnorm_in_a_network": 15, "06_normalization_family": 15}
+        "05_batchnorm_in_a_network": 15, "06_normalization_family": 10}
 SETTINGS = dict(workers=2, cell_timeout=10, notebook_timeout=20, memory_limit=1 << 30)
 
 
