@@ -22,7 +22,7 @@ def _readonly_cache(cache):
     return cache
 
 
-def _unpack_backward(result, name):
+def unpack_backward(result, name):
     if not (isinstance(result, tuple) and len(result) == 3):
         raise AssertionError(f"{name} must return a tuple (dx, dgamma, dbeta); got {type(result).__name__}")
     return result
@@ -81,7 +81,7 @@ def _cases(seed):
 
 def _grads(forward, backward, x, gamma, beta, dout, name):
     _, cache = unpack_forward(h.call(forward, x.copy(), gamma.copy(), beta.copy()), "batchnorm_forward")
-    return _unpack_backward(h.call(backward, dout.copy(), cache), name)
+    return unpack_backward(h.call(backward, dout.copy(), cache), name)
 
 
 def _check_dx(forward, backward, seed, name):
@@ -135,7 +135,7 @@ def bwd_params(forward, backward):
 def bwd_no_mutation(forward, backward):
     x, gamma, beta, dout = next(_cases(306))
     _, cache = unpack_forward(h.call(forward, x, gamma, beta), "batchnorm_forward")
-    _unpack_backward(h.call(backward, h.readonly(dout), _readonly_cache(cache)), "batchnorm_backward")
+    unpack_backward(h.call(backward, h.readonly(dout), _readonly_cache(cache)), "batchnorm_backward")
 
 
 # --- spatial -------------------------------------------------------------------
@@ -150,7 +150,7 @@ def _spatial_cases(seed):
 
 def _spatial_grads(forward, backward, x, gamma, beta, dout):
     _, cache = unpack_forward(h.call(forward, x.copy(), gamma.copy(), beta.copy()), "spatial_batchnorm_forward")
-    return _unpack_backward(h.call(backward, dout.copy(), cache), "spatial_batchnorm_backward")
+    return unpack_backward(h.call(backward, dout.copy(), cache), "spatial_batchnorm_backward")
 
 
 @register("spatial_bwd_dx")

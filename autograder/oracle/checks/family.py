@@ -8,7 +8,7 @@ import numpy as np
 from .. import reference as ref
 from . import helpers as h
 from . import register, rng
-from .backward import _unpack_backward
+from .backward import unpack_backward
 from .forward import EPS, features, images, unpack_forward
 
 
@@ -47,7 +47,7 @@ def ln_dx_hints(x, gamma, dout):
              ("dx is missing the factor gamma", ref.layernorm_backward(dout, x, np.ones_like(gamma))[0])]
     if x.shape[0] > 1:
         hints.append(("the sums are over axis 0 (batch norm's axis); layer norm's statistics are over axis 1",
-                      ref.batchnorm_backward(dout, ref.batchnorm_forward(x, gamma, gamma)[1])[0]))
+                      ref.batchnorm_backward(dout, ref.batchnorm_forward(x, gamma, np.zeros_like(gamma))[1])[0]))
     return hints
 
 
@@ -55,7 +55,7 @@ def ln_dx_hints(x, gamma, dout):
 def ln_backward(forward, backward):
     for x, gamma, beta, dout in _ln_cases(602):
         _, cache = unpack_forward(h.call(forward, x.copy(), gamma.copy(), beta.copy()), "layernorm_forward")
-        dx, dgamma, dbeta = _unpack_backward(h.call(backward, dout.copy(), cache), "layernorm_backward")
+        dx, dgamma, dbeta = unpack_backward(h.call(backward, dout.copy(), cache), "layernorm_backward")
         want_dx, want_dgamma, want_dbeta = ref.layernorm_backward(dout, x, gamma)
         xhat = _standardise(x, 1)
         h.check_array(f"dx for x of shape {x.shape}", dx, want_dx, tol=1e-6, hints=ln_dx_hints(x, gamma, dout))
@@ -121,7 +121,7 @@ def gn_forward(fn):
 def gn_backward(forward, backward):
     for x, G, gamma, beta, dout in _gn_cases(612):
         _, cache = unpack_forward(h.call(forward, x.copy(), gamma.copy(), beta.copy(), G), "groupnorm_forward")
-        dx, dgamma, dbeta = _unpack_backward(h.call(backward, dout.copy(), cache), "groupnorm_backward")
+        dx, dgamma, dbeta = unpack_backward(h.call(backward, dout.copy(), cache), "groupnorm_backward")
         want_dx, want_dgamma, want_dbeta = ref.groupnorm_backward(dout, x, gamma, G)
         what = f"for x of shape {x.shape}, G = {G}"
         n, c = x.shape[:2]
