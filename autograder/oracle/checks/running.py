@@ -178,7 +178,7 @@ def buffer_hints(shape, batches, momentum):
         c = shape[1]
         rm, rv = np.zeros(c), np.full(c, init_var)
         for k, x in enumerate(batches, start=1):
-            rows = ref._to_rows(x) if x.ndim == 4 else x
+            rows = ref._to_rows(x)
             new = update(rm, rv, rows, k)
             if write_back:
                 rm, rv = new
@@ -304,14 +304,6 @@ def _twins(cls, c, r, **options):
     return layers
 
 
-def _rows(x):
-    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
-
-
-def _unrows(rows, shape):
-    return np.moveaxis(np.asarray(rows).reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1)
-
-
 # Each option's check compares the option with the student's own layer where the two must agree (an
 # (N, C, L) batch and its (N*L, C) rows; affine=False and gamma 1, beta 0; a reset layer and a new one),
 # so a mistake in the running statistics or eval mode costs the cells that own it, not these too.
@@ -330,7 +322,7 @@ def layer_ncl_input(cls):
                       want.forward(x), hints=[
                           ("each (channel, position) was normalised over the batch only: for (N, C, L) input the "
                            "statistics are per channel over axes (0, 2), m = N*L", per_position)])
-        h.call(rows_layer.forward, _rows(x))
+        h.call(rows_layer.forward, ref._to_rows(x))
         same = f"as for the same batch given as {(shape[0] * shape[2], c)} rows"
         for name in ("running_mean", "running_var"):
             h.check_array(f"{name} after a batch of shape {shape} ({same})", _attr(layer, name),
@@ -345,7 +337,7 @@ def layer_ncl_input(cls):
             h.call(one.eval)
         x1 = _sequences(r, (1,) + shape[1:])
         h.check_array(f"eval-mode output for x of shape {x1.shape} ({same})", h.call(layer.forward, x1.copy()),
-                      _unrows(h.call(rows_layer.forward, _rows(x1)), x1.shape))
+                      ref._from_rows(np.asarray(h.call(rows_layer.forward, ref._to_rows(x1))), x1.shape))
 
 
 @register("layer_affine_false")
