@@ -1,41 +1,105 @@
-"""Instructor command line: ``python -m autograder grade SUBMISSIONS [options]``."""
+"""Instructor command line.
+
+    python -m autograder grade SUBMISSIONS [--shard K/N] [--db-url URL] [options]
+    python -m autograder report --db-url URL --out DIR
+    python -m autograder export --lms {canvas,moodle} --gradebook FILE
+    python -m autograder feedback-zip --out DIR
+"""
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from .grading.pipeline import SandboxMissing, Settings, grade_class
+from .grading import gradebook, lms
+from .grading.pipeline import SandboxMissing, Settings, class_report, grade_class
+
+
+def shard_from(args, environ=os.environ):
+    """(K, N): --shard K/N; else a Slurm array task or a Kubernetes indexed Job's index, with N from --shards
+    (Slurm: the array's size by default); else (1, 1). ValueError with a clear message when N is unknown."""
+    if args.shard:
+        return gradebook.parse_shard(args.shard)
+    if "SLURM_ARRAY_TASK_ID" in environ:
+        k = int(environ["SLURM_ARRAY_TASK_ID"]) - int(environ.get("SLURM_ARRAY_TASK_MIN", "0")) + 1
+        n = args.shards or int(environ.get("SLURM_ARRAY_TASK_COUNT", "0"))
+        where = "SLURM_ARRAY_TASK_ID"
+    elif "JOB_COMPLETION_INDEX" in environ:
+        k, n, where = int(environ["JOB_COMPLETION_INDEX"]) + 1, args.shards, "JOB_COMPLETION_INDEX"
+    else:
+        if args.shards:
+            raise ValueError("--shards N needs SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX; or give --shard K/N")
+        return 1, 1
+    if not n:
+        raise ValueError(f"{where} gives this shard's index; give the number of shards with --shards N")
+    return gradebook.parse_shard(f"{k}/{n}")
+
+
+def _grade(parser, args):
+    if not args.submissions.exists():
+        parser.error(f"{args.submissions} does not exist")
+    try:
+        shard = shard_from(args)
+    except ValueError as err:
+        parser.error(str(err))
+    if shard[1] > 1 and not args.db_url:
+        parser.error("a shard writes into the class's shared gradebook: give --db-url postgresql://...")
+    out = args.out or Path("build/grading") / (f"shard-{shard[0]}-of-{shard[1]}" if shard[1] > 1 else "")
+    settings = Settings(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                        memory_limit=args.memory_limit_mb << 20, db_url=args.db_url, sandbox=not args.no_sandbox)
+    try:
+        grade_class(args.submissions, out, settings, shard=shard)
+    except SandboxMissing as err:
+        print(f"python -m autograder grade: {err}", file=sys.stderr)
+        return 2
+    print((out / "report.txt").read_text())
+    print(f"grades:   {out / 'grades.csv'}\nreport:   {out / 'report.html'}\n"
+          f"feedback: {out / 'course' / 'build' / 'feedback'}")
+    if shard[1] > 1:
+        print(f"shard {shard[0]}/{shard[1]} done; once every shard is: python -m autograder report --db-url URL --out DIR")
+    return 0
+
+
+def _report(parser, args):
+    results = class_report(args.db_url, args.out)
+    print((args.out / "report.txt").read_text())
+    print(f"grades: {args.out / 'grades.csv'}\nreport: {args.out / 'report.html'}")
+    return 0 if results else 1
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    g = sub.add_parser("grade", help="grade a class: folder or zip of submissions -> grades.csv, feedback, report")
-    g.add_argument("submissions", type=Path, help="an LMS download (folder or zip, one archive or folder per "
-                                                   "student) or nbgrader's submitted/<student>/batchnorm/ tree")
-    g.add_argument("--out", type=Path, default=Path("build/grading"), help="output folder (default build/grading)")
+    g = sub.add_parser("grade", help="grade a class (or one shard of it): submissions -> gradebook, grades.csv, "
+                                     "feedback, report")
+    g.add_argument("submissions", type=Path, help="an LMS download (folder or zip: Canvas, Moodle, or one archive or "
+                                                   "folder per student) or nbgrader's submitted/<student>/batchnorm/ tree")
+    g.add_argument("--out", type=Path, default=None, help="output folder (default build/grading, or "
+                                                          "build/grading/shard-K-of-N for a shard)")
     defaults = Settings()
     g.add_argument("--workers", type=int, default=defaults.workers, help="parallel graders (default: cores)")
     g.add_argument("--db-url", default=None, help="gradebook URL, e.g. postgresql://user@host/db "
                                                   "(default: SQLite in the output folder)")
+    g.add_argument("--shard", default=None, help="K/N: grade only shard K of N of the class (a stable hash of the "
+                                                 "student id); default: from SLURM_ARRAY_TASK_ID or "
+                                                 "JOB_COMPLETION_INDEX, else the whole class")
+    g.add_argument("--shards", type=int, default=None, help="N, the number of shards, when the index comes from "
+                                                            "SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX")
     g.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell")
     g.add_argument("--notebook-timeout", type=int, default=defaults.notebook_timeout, help="seconds per notebook")
     g.add_argument("--memory-limit-mb", type=int, default=defaults.memory_limit >> 20, help="memory per kernel")
     g.add_argument("--no-sandbox", action="store_true", help="grade without bubblewrap: student code then runs "
                    "with your rights (the report says so on its first line)")
+    g.set_defaults(func=lambda a: _grade(g, a))
+    r = sub.add_parser("report", help="the whole class's grades.csv, report.txt and report.html from the gradebook "
+                                      "alone (after every shard finished)")
+    r.add_argument("--db-url", required=True, help="the gradebook the shards wrote to")
+    r.add_argument("--out", type=Path, default=Path("build/grading/class"), help="output folder "
+                                                                                 "(default build/grading/class)")
+    r.set_defaults(func=lambda a: _report(r, a))
+    lms.add_commands(sub)
     args = parser.parse_args(argv)
-    if not args.submissions.exists():
-        parser.error(f"{args.submissions} does not exist")
-    settings = Settings(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                        memory_limit=args.memory_limit_mb << 20, db_url=args.db_url, sandbox=not args.no_sandbox)
-    try:
-        grade_class(args.submissions, args.out, settings)
-    except SandboxMissing as err:
-        print(f"python -m autograder grade: {err}", file=sys.stderr)
-        return 2
-    print((args.out / "report.txt").read_text())
-    print(f"grades:   {args.out / 'grades.csv'}\nreport:   {args.out / 'report.html'}\n"
-          f"feedback: {args.out / 'course' / 'build' / 'feedback'}")
-    return 0
+    return args.func(args)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,20 @@
-"""The class-grading pipeline: every kind of broken submission, parallel = sequential, PostgreSQL."""
+"""The class-grading pipeline: every kind of broken submission, parallel = sequential, shards on PostgreSQL."""
+import csv
 import hashlib
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from autograder.samples import sample
 from autograder.samples import variants as V
 from autograder.grading.course import Course
-from autograder.grading.pipeline import Settings, grade_class
+from autograder.grading import gradebook
+from autograder.grading.pipeline import Settings, grade_class, sqlite_url
 
 FULL = {"01_axis_means_keepdims": 15, "02_forward": 20, "03_backward": 25, "04_running_statistics": 35,
         "05_batchnorm_in_a_network": 15, "06_normalization_family": 10}
@@ -24,17 +31,24 @@ def folder_digest(folder):
 
 
 @pytest.fixture(scope="session")
-def class_results(course, tmp_path_factory):
+def packed(course):
+    """{student: broken cases}: every kind of broken submission, packed into few students (``sample.pack``)."""
+    s = sample.Sample(course.release_dir, course.source_dir)
+    return sample.pack(sample.BROKEN + [sample.slow_notebook], s)
+
+
+@pytest.fixture(scope="session")
+def class_results(course, packed, tmp_path_factory):
     """Every kind of broken submission, correct work, blank work and a mistake, graded in one pipeline run."""
-    students = sample.class_files(course.release_dir, course.source_dir,
-                                  broken=sample.BROKEN + [sample.slow_notebook], mistakes=[V.DEMO_MISTAKE])
+    students = sample.class_files(course.release_dir, course.source_dir, broken=[], mistakes=[V.DEMO_MISTAKE])
+    students.update({name: files for name, (_, files) in packed.items()})
     folder = sample.write_class(students, tmp_path_factory.mktemp("lms") / "download")
     before = folder_digest(folder)
     out = tmp_path_factory.mktemp("graded")
     results = grade_class(folder, out, Settings(**SETTINGS), progress=False)
     assert folder_digest(folder) == before, "grading modified the submissions"
     by_student = {r.student: r for r in results}
-    by_student["_out"] = out
+    by_student["_out"], by_student["_download"] = out, folder
     return by_student
 
 
@@ -85,18 +99,38 @@ EXPECTED = {
 }
 
 
+def student_with(packed, case):
+    """(student, cases) of the packed student that holds ``case``."""
+    return next((student, [c.__name__.replace("_", "-") for c in cases]) for student, (cases, _) in packed.items()
+                if case in [c.__name__.replace("_", "-") for c in cases])
+
+
+def test_every_broken_case_is_graded():
+    assert set(EXPECTED) | {"edited-test-cell"} == {c.__name__.replace("_", "-") for c in
+                                                    sample.BROKEN + [sample.slow_notebook]}
+
+
 @pytest.mark.parametrize("case", sorted(EXPECTED))
-def test_broken_submission_gets_a_message_and_a_fair_score(class_results, case):
-    result = class_results[f"broken-{case}"]
+def test_broken_submission_gets_a_message_and_a_fair_score(class_results, packed, case):
+    # the student's other cases touch other notebooks; every notebook no case zeroes earns full marks
+    student, cases = student_with(packed, case)
+    result = class_results[student]
     zeros, fragment, level = EXPECTED[case]
     assert said(result, fragment, level), f"no {level} message containing {fragment!r}: {result.messages}"
-    assert per_notebook(result) == {nb: 0 if nb in zeros else pts for nb, pts in FULL.items()}
+    zeros = set().union(*(EXPECTED[c][0] for c in cases if c in EXPECTED))
+    # an edited test cell sits on the demo mistake: that notebook is compared with the mistake's own elsewhere
+    mistake = {V.by_name(V.DEMO_MISTAKE).notebook} if "edited-test-cell" in cases else set()
+    assert {nb: s for nb, s in per_notebook(result).items() if nb not in mistake} == \
+        {nb: 0 if nb in zeros else pts for nb, pts in FULL.items() if nb not in mistake}, cases
 
 
-def test_edited_test_cell_is_reported_and_graded_with_the_original(class_results):
-    edited, mistake = class_results["broken-edited-test-cell"], class_results[f"mistake-{V.DEMO_MISTAKE.replace('_', '-')}"]
+def test_edited_test_cell_is_reported_and_graded_with_the_original(class_results, packed):
+    student, _ = student_with(packed, "edited-test-cell")
+    edited, mistake = class_results[student], class_results[f"mistake-{V.DEMO_MISTAKE.replace('_', '-')}"]
+    notebook = V.by_name(V.DEMO_MISTAKE).notebook
     assert said(edited, "was edited; graded with the original")
-    assert edited.scores == mistake.scores and edited.total < edited.max_total
+    assert edited.scores[notebook] == mistake.scores[notebook]
+    assert per_notebook(edited)[notebook] < FULL[notebook]
 
 
 def test_the_rest_of_the_class_is_graded_normally(class_results):
@@ -122,13 +156,110 @@ def test_parallel_pipeline_scores_equal_sequential_nbgrader(small_class, small_c
                             for nb, cells in sequential[r.student].items()}, r.student
 
 
-def test_postgresql_gradebook_gives_the_same_scores_as_sqlite(small_class_folder, small_class_on_sqlite, tmp_path):
-    url = os.environ.get("BATCHNORM_TEST_POSTGRES_URL")
-    if not url:
+@pytest.fixture
+def postgres_db():
+    """A fresh database on the PostgreSQL server .ci/run starts; dropped afterwards."""
+    import sqlalchemy as sa
+    server = os.environ.get("BATCHNORM_TEST_POSTGRES_URL")
+    if not server:
         pytest.skip("no PostgreSQL server: .ci/run starts one and sets BATCHNORM_TEST_POSTGRES_URL")
-    on_pg = grade_class(small_class_folder, tmp_path / "pg", Settings(**SETTINGS, db_url=url), progress=False)
-    assert sorted((r.student, r.scores) for r in on_pg) == [(r.student, r.scores) for r in small_class_on_sqlite]
-    assert sum(r.total for r in on_pg) > 0
+    name = f"shards_{os.getpid()}_{int(time.time())}"
+    engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    yield sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
+    engine.dispose()
+
+
+def shard_command(folder, url, out, shard):
+    return [sys.executable, "-m", "autograder", "grade", str(folder), "--shard", shard, "--db-url", url,
+            "--out", str(out), "--workers", "1", "--cell-timeout", str(SETTINGS["cell_timeout"]),
+            "--notebook-timeout", str(SETTINGS["notebook_timeout"]),
+            "--memory-limit-mb", str(SETTINGS["memory_limit"] >> 20)]
+
+
+def rows(url, table):
+    import sqlalchemy as sa
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        out = list(conn.execute(sa.text(f"SELECT * FROM {table}")))
+    engine.dispose()
+    return out
+
+
+def without_places(path):
+    """grades.csv rows without the columns that name where a student was graded (shard, feedback folder)."""
+    with open(path, newline="") as f:
+        return [{k: v for k, v in row.items() if k not in ("shard", "feedback")} for row in csv.DictReader(f)]
+
+
+def test_shards_on_postgresql_killed_and_rerun_equal_one_unsharded_run_on_sqlite(class_results, packed, postgres_db,
+                                                                                 tmp_path):
+    # the class: work, a mistake, and broken students (a dead kernel, an infinite loop, nothing gradable)
+    chosen = ["full-solution", f"mistake-{V.DEMO_MISTAKE.replace('_', '-')}",
+              student_with(packed, "empty-archive")[0], student_with(packed, "kernel-exit")[0],
+              student_with(packed, "not-a-notebook")[0], student_with(packed, "infinite-loop")[0]]
+    by_shard = {k: [s for s in chosen if gradebook.shard_of(s, 2) == k] for k in (1, 2)}
+    assert all(by_shard.values()), f"both shards must have students: {by_shard}"
+    download = class_results["_download"]
+    folder = tmp_path / "download"
+    folder.mkdir()
+    for entry in download.iterdir():
+        if entry.name.split("_")[0] in chosen:
+            (shutil.copytree if entry.is_dir() else shutil.copy)(entry, folder / entry.name)
+    url = postgres_db
+
+    # shard 1 killed after its first notebook is graded: a partial run
+    first = subprocess.Popen(shard_command(folder, url, tmp_path / "s1", "1/2"), start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and first.poll() is None:
+        try:
+            if len(rows(url, "submitted_notebook")) >= 2:
+                break
+        except Exception:  # the tables do not exist yet
+            pass
+        time.sleep(0.5)
+    assert first.poll() is None, "shard 1 finished before it could be killed"
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    (shard,) = rows(url, "batchnorm_shards")
+    assert shard.shard == "1/2" and shard.finished_at is None
+    assert len(rows(url, "batchnorm_results")) < len(by_shard[1])
+    report = subprocess.run([sys.executable, "-m", "autograder", "report", "--db-url", url, "--out",
+                             str(tmp_path / "partial")], capture_output=True, text=True)
+    assert "shard 1/2" in report.stdout and "NOT FINISHED" in report.stdout and "2/2: never started" in report.stdout
+
+    # both shards at once, shard 1 run again; then the class report from the gradebook alone
+    runs = [subprocess.Popen(shard_command(folder, url, tmp_path / f"s{k}", f"{k}/2"), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True) for k in (1, 2)]
+    for run in runs:
+        assert run.wait(timeout=600) == 0, run.stderr.read()[-3000:]
+    report = subprocess.run([sys.executable, "-m", "autograder", "report", "--db-url", url, "--out",
+                             str(tmp_path / "class")], capture_output=True, text=True)
+    assert report.returncode == 0, report.stderr
+    assert "NOT FINISHED" not in report.stdout and "never started" not in report.stdout
+
+    # no duplicate or partial rows: exactly the rows of one unsharded run on SQLite
+    sqlite = sqlite_url(class_results["_out"] / "course")
+    assert sorted(r.student for r in rows(url, "batchnorm_results")) == sorted(chosen)
+    assert gradebook.scores(url) == {s: g for s, g in gradebook.scores(sqlite).items() if s in chosen}
+    assert len(rows(url, "grade")) == sum(len(cells) for s, nbs in gradebook.scores(url).items()
+                                          for cells in nbs.values())
+    on_sqlite = [row for row in without_places(class_results["_out"] / "grades.csv") if row["student"] in chosen]
+    assert without_places(tmp_path / "class" / "grades.csv") == on_sqlite
+    assert [(r.student, r.scores) for r in gradebook.load(url)[0]] == \
+        [(s, class_results[s].scores) for s in sorted(chosen)]
+    # the report says where each student's feedback is: in its shard's output folder
+    graded = {row["student"]: row for row in csv.DictReader(open(tmp_path / "class" / "grades.csv"))}
+    for k, students in by_shard.items():
+        for s in students:
+            assert graded[s]["shard"] == f"{k}/2"
+            if class_results[s].scores and (tmp_path / f"s{k}" / "course" / "build" / "feedback" / s).exists():
+                assert graded[s]["feedback"].startswith(str(tmp_path / f"s{k}"))
+    assert str(tmp_path / "s1" / "course" / "build" / "feedback") in report.stdout
 
 
 def test_feedback_shows_failures_but_not_hidden_tests(class_results):
@@ -143,10 +274,10 @@ def test_feedback_shows_failures_but_not_hidden_tests(class_results):
     assert "Likely mistake" in mistake.read_text()
 
 
-def test_report_lists_what_needs_a_look(class_results):
+def test_report_lists_what_needs_a_look(class_results, packed):
     out = class_results["_out"]
     report = (out / "report.txt").read_text()
-    assert "needs an instructor's look" in report and "broken-kernel-exit" in report
+    assert "needs an instructor's look" in report and student_with(packed, "kernel-exit")[0] in report
     assert "<img" in (out / "report.html").read_text()
     rows = (out / "grades.csv").read_text().splitlines()
     assert len(rows) == 1 + len([k for k in class_results if not k.startswith("_")])

@@ -3,14 +3,32 @@
 Accepted layouts (a folder, or a zip of one):
 
 - nbgrader's tree: ``[submitted/]<student>/batchnorm/*.ipynb``;
-- an LMS download: one folder or archive per student at the top level
+- Canvas's "Download submissions": top-level files
+  ``<lastfirst>_[LATE_]<userid>_<submissionid>_<original file name>``, e.g.
+  ``smithjohn_LATE_12345_6789012_batchnorm.zip``; ``userid`` and ``submissionid`` are digits, one
+  student may have several files, and Canvas appends ``-N`` to the original name of a resubmitted file
+  (``02_forward-1.ipynb``: read as ``02_forward.ipynb``). The student id is ``<lastfirst>-<userid>``;
+- Moodle's "Download all submissions": one folder per student and submission plugin,
+  ``<Full Name>_<participantid>_assignsubmission_file_/`` (Moodle 4.1 and later drop the final ``_``)
+  holding the uploaded files; with "download submissions in folders" off, the files themselves are
+  named ``<Full Name>_<participantid>_assignsubmission_file_<original file name>``. Online text
+  (``..._assignsubmission_onlinetext_``) is ignored. The student id is ``<full-name-slug>-<participantid>``
+  (``Ada Lovelace_4242_...`` -> ``ada-lovelace-4242``);
+- any other LMS download: one folder or archive per student at the top level
   (``<student>/...`` or ``<student>.zip``), notebooks anywhere inside. As in
   nbgrader's ``zip_collect``, the student id is what comes before the first
   ``_`` of a file name such as ``<student>_batchnorm.zip``.
+
+An uploaded archive (``.zip``) is unpacked, without a leading ``batchnorm/`` folder. Canvas and Moodle
+students keep the LMS's own identity in ``Student.lms``, for the way back (``lms``):
+``{"lms": "canvas", "id": userid, "name": lastfirst, "submission": submissionid, "late": bool}`` or
+``{"lms": "moodle", "id": participantid, "name": full name, "folder": the download folder's name}``.
+Student ids match ``[A-Za-z0-9._@-]+``; the LMS's user id in them keeps namesakes apart.
 """
 import io
 import json
 import re
+import unicodedata
 import uuid
 import warnings
 import zipfile
@@ -25,6 +43,12 @@ from .notebooks import without_hidden_tests
 MAX_FILE_BYTES = 50 * 2 ** 20  # a notebook larger than this is not read
 # not notebooks, and not worth a note: the release's own files, and what nbgrader's submit adds
 EXPECTED_OTHER_FILES = frozenset(RELEASE_FILES) | {"timestamp.txt", "submission_secret.txt"}
+# Canvas: lastfirst_[LATE_]userid_submissionid_original name
+CANVAS_NAME = re.compile(r"^(?P<name>[^_]+)_(?:(?P<late>LATE)_)?(?P<id>\d+)_(?P<submission>\d+)_(?P<original>.+)$")
+# Canvas's mark of a resubmitted file: -N before the extension
+RESUBMITTED = re.compile(r"^(?P<stem>.+)-(?P<n>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
+# Moodle: Full Name_participantid_assignsubmission_plugin[_[original name]] (a folder, or a file when flat)
+MOODLE_NAME = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assignsubmission_(?P<plugin>[A-Za-z0-9]+)(?:_(?P<original>.*))?$")
 
 
 @dataclass
@@ -34,6 +58,7 @@ class Student:
     files: dict = field(default_factory=dict)
     notebooks: dict = field(default_factory=dict)  # expected name -> NotebookNode, ready to grade
     messages: list = field(default_factory=list)  # (level, text); level "error" needs an instructor's look
+    lms: dict = field(default_factory=dict)  # the LMS's own identity (see the module docstring); {} if none
 
     def note(self, level, text):
         self.messages.append((level, text))
@@ -45,6 +70,12 @@ class Student:
 
 def _safe_id(name):
     return re.sub(r"[^A-Za-z0-9._@-]+", "-", name).strip("-.") or "unnamed"
+
+
+def _slug(name):
+    """"Ada Lovelace" -> "ada-lovelace": ASCII letters and digits, lower case, joined by "-"."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
 
 
 def _zip_files(data, prefix=""):
@@ -74,6 +105,43 @@ def _strip_common_folder(files, name):
     return files
 
 
+def _add_upload(student, name, data):
+    """Store one uploaded file under ``name``; an archive is unpacked instead (problems are noted)."""
+    if not name.lower().endswith(".zip"):
+        student.files[name] = data
+        return
+    try:
+        inner, skipped = _zip_files(data)
+    except zipfile.BadZipFile:
+        student.note("error", f"{name} is not a valid zip archive")
+        return
+    if not inner:
+        student.note("error", f"{name} is an empty archive")
+    for s in skipped:
+        student.note("error", f"{s} in {name} is larger than {MAX_FILE_BYTES >> 20} MB: not read")
+    student.files.update(_strip_common_folder(inner, ASSIGNMENT))
+
+
+def _canvas(students, match):
+    """The Canvas student of a download file name, created or updated."""
+    sid = _safe_id(f"{match['name']}-{match['id']}")
+    student = students.setdefault(sid, Student(sid))
+    if not student.lms:
+        student.lms = {"lms": "canvas", "id": match["id"], "name": match["name"],
+                       "submission": match["submission"], "late": False}
+    student.lms["late"] = student.lms["late"] or bool(match["late"])
+    return student
+
+
+def _moodle(students, match, folder):
+    """The Moodle student of a download folder (or flat file) name, created or updated."""
+    sid = _safe_id(f"{_slug(match['name']) or 'participant'}-{match['id']}")
+    student = students.setdefault(sid, Student(sid))
+    if not student.lms or match["plugin"] == "file" and "_assignsubmission_file" not in student.lms["folder"]:
+        student.lms = {"lms": "moodle", "id": match["id"], "name": match["name"], "folder": folder}
+    return student
+
+
 def collect(source):
     """Students found in a folder or zip (see the module docstring), in a stable order."""
     source = Path(source)
@@ -84,25 +152,41 @@ def collect(source):
     for wrapper in ("build", "submitted"):  # nbgrader's tree, from the course root or from submitted/
         files = _strip_common_folder(files, wrapper)
     students = {}
+    canvas_uploads = {}  # student id -> original name -> (resubmission number, download name, bytes)
+    ignored = set()      # Moodle folders of other submission plugins, noted once each
     for path, data in files.items():
         parts = PurePosixPath(path).parts
-        if len(parts) == 1:
+        canvas = CANVAS_NAME.match(parts[0]) if len(parts) == 1 else None
+        moodle = MOODLE_NAME.match(parts[0])
+        if canvas:
+            student = _canvas(students, canvas)
+            original, number = canvas["original"], 0
+            resubmitted = RESUBMITTED.match(original)
+            if resubmitted:
+                original, number = resubmitted["stem"] + resubmitted["ext"], int(resubmitted["n"])
+            uploads = canvas_uploads.setdefault(student.id, {})
+            if original in uploads:
+                older = min(uploads[original], (number, parts[0], data))
+                uploads[original] = max(uploads[original], (number, parts[0], data))
+                student.note("info", f"{older[1]} is an older upload of {original} than {uploads[original][1]}; "
+                                     "ignored")
+            else:
+                uploads[original] = (number, parts[0], data)
+        elif moodle and (len(parts) > 1 or moodle["original"]):
+            folder = parts[0] if len(parts) > 1 else f"{moodle['name']}_{moodle['id']}_assignsubmission_file_"
+            student = _moodle(students, moodle, folder)
+            if moodle["plugin"] != "file":
+                if parts[0] not in ignored:
+                    ignored.add(parts[0])
+                    student.note("info", f"{parts[0]} holds a Moodle {moodle['plugin']} submission, not files; "
+                                         "ignored")
+                continue
+            _add_upload(student, PurePosixPath(*parts[1:]).as_posix() if len(parts) > 1 else moodle["original"],
+                        data)
+        elif len(parts) == 1:
             name = parts[0]
             sid = _safe_id(Path(name).stem.split("_")[0])
-            student = students.setdefault(sid, Student(sid))
-            if name.lower().endswith(".zip"):
-                try:
-                    inner, skipped = _zip_files(data)
-                except zipfile.BadZipFile:
-                    student.note("error", f"{name} is not a valid zip archive")
-                    continue
-                if not inner:
-                    student.note("error", f"{name} is an empty archive")
-                for s in skipped:
-                    student.note("error", f"{s} in {name} is larger than {MAX_FILE_BYTES >> 20} MB: not read")
-                student.files.update(_strip_common_folder(inner, ASSIGNMENT))
-            else:
-                student.files[name] = data
+            _add_upload(students.setdefault(sid, Student(sid)), name, data)
         else:
             sid = _safe_id(parts[0])
             student = students.setdefault(sid, Student(sid))
@@ -110,6 +194,12 @@ def collect(source):
             if inner.parts[0] == ASSIGNMENT and len(inner.parts) > 1:
                 inner = PurePosixPath(*inner.parts[1:])
             student.files[inner.as_posix()] = data
+    for sid, uploads in canvas_uploads.items():
+        for original, (number, name, data) in sorted(uploads.items()):
+            if number:
+                students[sid].note("info", f"{name}: Canvas's resubmission mark -{number} removed; read as "
+                                           f"{original}")
+            _add_upload(students[sid], original, data)
     return [students[s] for s in sorted(students)]
 
 

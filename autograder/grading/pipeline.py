@@ -9,7 +9,11 @@
    so a test cell scores only on a verdict the worker recorded; a notebook that
    runs past its time limit has its worker killed and replaced;
 3. feedback: nbgrader's ``generate_feedback``, without the hidden tests' source;
-4. ``grades.csv``, and a class report (text and HTML).
+4. each completely graded student's row in the gradebook (``gradebook``), then
+   ``grades.csv`` and a class report (text and HTML) read back from it.
+
+A shard (``shard=(K, N)``) grades only the students ``gradebook.shard_of`` gives it,
+into a gradebook other shards share; run again, it first forgets its students' rows.
 """
 import csv
 import multiprocessing
@@ -17,15 +21,16 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 
 import nbformat
 import psutil
 
-from . import intake, sandbox
+from . import gradebook, intake, sandbox
 from .course import ASSIGNMENT, Course, default_db_url
+from .gradebook import Result  # noqa: F401 (the pipeline's results are the gradebook's)
 from .verdicts import FAILED, NOT_RUN
 
 NO_SANDBOX_WARNING = "WARNING: graded WITHOUT a sandbox: student code ran with the grader's rights"
@@ -43,26 +48,6 @@ class Settings:
     memory_limit: int = 2 * 2 ** 30  # bytes of address space per kernel
     db_url: str = None              # default: SQLite in the output folder
     sandbox: bool = True            # kernels in bubblewrap; False only when asked for (--no-sandbox)
-
-
-@dataclass
-class Result:
-    """One student's outcome."""
-    student: str
-    scores: dict = field(default_factory=dict)    # notebook -> {grade_id: (score, max)}
-    messages: list = field(default_factory=list)  # (level, text)
-
-    @property
-    def total(self):
-        return sum(s for nb in self.scores.values() for s, _ in nb.values())
-
-    @property
-    def max_total(self):
-        return sum(m for nb in self.scores.values() for _, m in nb.values())
-
-    @property
-    def needs_look(self):
-        return any(level == "error" for level, _ in self.messages)
 
 
 def sqlite_url(root):
@@ -244,11 +229,12 @@ def source_points(course):
     return out
 
 
-def grade_class(source, out_dir, settings=None, progress=True, timings=None, feedback=True):
+def grade_class(source, out_dir, settings=None, progress=True, timings=None, feedback=True, shard=(1, 1)):
     """Grade every submission in ``source`` (folder or zip) into ``out_dir``; returns the list of Results.
 
     timings: a dict that receives the seconds of the autograde phase (for the benchmark).
     feedback: False skips the feedback pages (tests that only read scores).
+    shard: (K, N) grades only the students of shard K of N (``gradebook.shard_of``).
     """
     timings = {} if timings is None else timings
     from tqdm import tqdm
@@ -260,17 +246,23 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
     out_dir = Path(out_dir).resolve()
     root = out_dir / "course"
     db_url = settings.db_url or sqlite_url(root)
-    course = Course.create(root, db_url=db_url, cell_timeout=settings.cell_timeout)
-    course.generate()
+    shard_name = f"{shard[0]}/{shard[1]}"
+    with gradebook.exclusive(db_url):  # shards sharing a gradebook set it up one after another
+        course = Course.create(root, db_url=db_url, cell_timeout=settings.cell_timeout)
+        course.generate()
+        gradebook.create_tables(db_url)
     sources = {p.stem: nbformat.read(p, as_version=4) for p in sorted(course.source_dir.glob("*.ipynb"))}
     points = source_points(course)
 
-    students = intake.collect(source)
+    students = [s for s in intake.collect(source) if gradebook.shard_of(s.id, shard[1]) == shard[0]]
+    gradebook.shard_started(db_url, shard_name, len(students), out_dir)
+    gradebook.forget(db_url, [s.id for s in students])  # a shard run again grades its students afresh
     results = {}
     tasks = []
     for student in students:
         intake.prepare(student, sources)
-        results[student.id] = Result(student.id, messages=list(student.messages))
+        results[student.id] = Result(student.id, messages=list(student.messages), lms=dict(student.lms),
+                                     shard=shard_name, sandboxed=settings.sandbox)
         if student.notebooks:
             course.submit(student.id, student.notebooks)
             tasks.append(("autograde", student.id, list(student.notebooks)))
@@ -297,30 +289,46 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
     finally:
         pool.close()
 
-    gradebook = course.grades()
     for sid, result in results.items():
-        for notebook, cells in points.items():
-            got = gradebook.get(sid, {}).get(notebook, {})
-            result.scores[notebook] = {g: (float(got.get(g, (0, m))[0] or 0), m) for g, m in cells.items()}
+        for notebook in points:
             result.messages += _notebook_messages(course.autograded_dir(sid) / f"{notebook}.ipynb",
                                                   f"{notebook}.ipynb")
-    ordered = [results[s.id] for s in students]
+        if feedback and course.feedback_dir(sid).exists():
+            result.feedback = str(course.feedback_dir(sid))
+    gradebook.record(db_url, results.values())
+    gradebook.shard_finished(db_url, shard_name)
+    ordered, _ = gradebook.load(db_url, students={s.id for s in students})
     write_outputs(out_dir, ordered, points, sandboxed=settings.sandbox)
     course.export(out_dir / "nbgrader_export.csv")  # nbgrader's own CSV, for tools that expect it
     return ordered
 
 
-def write_outputs(out_dir, results, points, sandboxed=True):
-    """grades.csv, report.txt and report.html in ``out_dir``; without a sandbox, the reports say so first."""
+def write_outputs(out_dir, results, points, sandboxed=True, shards=None):
+    """grades.csv, report.txt and report.html in ``out_dir``; without a sandbox, the reports say so first.
+
+    shards: the gradebook's shard rows (``gradebook.shards``), for a report of a sharded class.
+    """
     from .report import html_report, text_report
     notebooks = list(points)
+    out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "grades.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student", *notebooks, "score", "max_score", "needs_look", "messages"])
+        w.writerow(["student", *notebooks, "score", "max_score", "needs_look", "lms", "lms_id", "shard", "feedback",
+                    "messages"])
         for r in results:
             w.writerow([r.student, *(f"{sum(s for s, _ in r.scores[n].values()):g}" for n in notebooks),
                         f"{r.total:g}", f"{r.max_total:g}", "yes" if r.needs_look else "no",
+                        r.lms.get("lms", ""), r.lms.get("id", ""), r.shard, r.feedback or "",
                         " | ".join(text for _, text in r.messages)])
     warning = None if sandboxed else NO_SANDBOX_WARNING
-    (out_dir / "report.txt").write_text(text_report(results, points, warning))
-    (out_dir / "report.html").write_text(html_report(results, points, warning))
+    (out_dir / "report.txt").write_text(text_report(results, points, warning, shards))
+    (out_dir / "report.html").write_text(html_report(results, points, warning, shards))
+
+
+def class_report(db_url, out_dir):
+    """The whole class's grades.csv and reports in ``out_dir``, from the gradebook alone (after every shard)."""
+    results, points = gradebook.load(db_url)
+    out_dir = Path(out_dir)
+    write_outputs(out_dir, results, points, sandboxed=all(r.sandboxed for r in results),
+                  shards=gradebook.shards(db_url))
+    return results

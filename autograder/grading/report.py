@@ -2,6 +2,7 @@
 import base64
 import io
 import statistics
+from pathlib import PurePath
 
 import jinja2
 
@@ -24,10 +25,51 @@ def summary(results):
             "min": min(totals), "max": max(totals), "out_of": results[0].max_total}
 
 
-def text_report(results, points, warning=None):
+def shard_status(results, shards):
+    """[(problem or None, line)] for each shard of a sharded class (``gradebook.shards`` rows)."""
+    if not shards:
+        return []
+    graded = {}
+    for r in results:
+        graded[r.shard] = graded.get(r.shard, 0) + 1
+    counts = {int(row.shard.split("/")[1]) for row in shards}
+    out = []
+    if len(counts) > 1:
+        out.append(("problem", f"shards of different counts ({', '.join(map(str, sorted(counts)))}) wrote to this "
+                               "gradebook: every student must belong to exactly one shard of one count"))
+    started = {row.shard for row in shards}
+    for n in sorted(counts):
+        out += [("problem", f"shard {k}/{n}: never started") for k in range(1, n + 1) if f"{k}/{n}" not in started]
+    for row in shards:
+        done = graded.get(row.shard, 0)
+        state = "finished" if row.finished_at and done == row.students else "NOT FINISHED (running, or died: run it again)"
+        out.append((None if state == "finished" else "problem",
+                    f"shard {row.shard} on {row.host}: {done} of {row.students} students graded, {state}; "
+                    f"output folder {row.out}"))
+    return out
+
+
+def feedback_places(results):
+    """[(folder holding the students' folders, shard, count)], and how many students have none.
+
+    A student's feedback folder is ``<folder>/<student>/batchnorm`` (nbgrader's feedback layout).
+    """
+    places = {}
+    for r in results:
+        if r.feedback:
+            key = (str(PurePath(r.feedback).parents[1]), r.shard)
+            places[key] = places.get(key, 0) + 1
+    return [(folder, shard, n) for (folder, shard), n in sorted(places.items())], \
+        sum(1 for r in results if not r.feedback)
+
+
+def text_report(results, points, warning=None, shards=None):
     """The report as text; ``warning`` (grading without a sandbox) is its first line."""
     s = summary(results)
     lines = [warning, ""] if warning else []
+    status = shard_status(results, shards)
+    if status:
+        lines += ["shards:"] + [f"  {'!! ' if problem else ''}{line}" for problem, line in status] + [""]
     lines += [f"{s['count']} submissions graded: mean {s['mean']:.1f}, median {s['median']:g}, "
              f"min {s['min']:g}, max {s['max']:g} (out of {s['out_of']:g})", "", "score distribution:"]
     out_of = s["out_of"] or 1
@@ -48,6 +90,11 @@ def text_report(results, points, warning=None):
     lines += ["", f"repaired or ignored on the way in ({len(noted)}):"]
     for r in noted:
         lines += [f"  {r.student}: {text}" for level, text in r.messages if level == "info"]
+    places, without = feedback_places(results)
+    lines += ["", "feedback pages (each student's folder: the feedback column of grades.csv):"]
+    lines += [f"  {folder}/<student>/batchnorm/  {n} students (shard {shard})" for folder, shard, n in places]
+    if without:
+        lines.append(f"  none for {without} students (nothing gradable, or graded without feedback)")
     return "\n".join(lines) + "\n"
 
 
@@ -88,6 +135,8 @@ TEMPLATE = jinja2.Template("""<!DOCTYPE html>
 td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.look{background:#fff3e0}</style></head><body>
 {% if warning %}<p style="background:#fdd;padding:.5em;font-weight:bold">{{ warning }}</p>{% endif %}
 <h1>Class report</h1>
+{% if status %}<h2>Shards</h2><ul>{% for problem, line in status %}
+<li{% if problem %} style="color:#b00;font-weight:bold"{% endif %}>{{ line }}</li>{% endfor %}</ul>{% endif %}
 <p>{{ s.count }} submissions: mean {{ "%.1f"|format(s.mean) }}, median {{ s.median }}, min {{ s.min }},
 max {{ s.max }} (out of {{ s.out_of }}).</p>
 <img alt="score distribution" src="data:image/png;base64,{{ hist }}">
@@ -97,15 +146,19 @@ max {{ s.max }} (out of {{ s.out_of }}).</p>
 <h2>Pass rate per test</h2>
 <img alt="pass rates" src="data:image/png;base64,{{ rates }}">
 <h2>Grades</h2>
-<table><tr><th>student</th>{% for n in notebooks %}<th>{{ n.split("_")[0] }}</th>{% endfor %}<th>score</th></tr>
+<table><tr><th>student</th>{% for n in notebooks %}<th>{{ n.split("_")[0] }}</th>{% endfor %}<th>score</th>
+<th>feedback</th></tr>
 {% for r in results %}<tr{% if r.needs_look %} class="look"{% endif %}><td>{{ r.student }}</td>
 {% for n in notebooks %}<td>{{ r.scores[n].values()|map("first")|sum }}</td>{% endfor %}
-<td>{{ r.total }}/{{ r.max_total }}</td></tr>{% endfor %}</table>
+<td>{{ r.total }}/{{ r.max_total }}</td>
+<td>{% if r.feedback %}<a href="file://{{ r.feedback }}">{{ r.feedback }}</a>{% else %}none{% endif %}</td></tr>
+{% endfor %}</table>
 </body></html>
 """, autoescape=True)
 
 
-def html_report(results, points, warning=None):
+def html_report(results, points, warning=None, shards=None):
     hist, rates = _figures(results, points)
-    return TEMPLATE.render(warning=warning, s=summary(results), hist=hist, rates=rates, results=results,
+    return TEMPLATE.render(warning=warning, status=shard_status(results, shards), s=summary(results), hist=hist,
+                           rates=rates, results=results,
                            look=[r for r in results if r.needs_look], notebooks=list(points))

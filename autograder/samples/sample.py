@@ -154,6 +154,36 @@ BROKEN = [invalid_json, old_nbformat, missing_notebook, renamed_notebook, extra_
           duplicated_cells, changed_grade_ids, no_metadata, edited_test_cell, infinite_loop, too_much_memory,
           kernel_exit, calls_sys_exit, floods_output, empty_archive, not_a_notebook]
 
+def touched(case_files, solved_files):
+    """The solved files a broken case changed or removed."""
+    return {p for p, data in solved_files.items() if case_files.get(p) != data}
+
+
+def pack(cases, sample):
+    """Broken cases packed into as few students as possible: {student: (cases, files)}.
+
+    A packed student hands in the solved assignment with several cases applied, no two of them touching the same
+    file; a case that touches every notebook (an empty archive) stays alone. Each case keeps its own effect (its
+    message, its notebooks' scores), and every notebook no case touched must still earn full marks.
+    """
+    solved = files_of(sample.solved)
+    packs = []
+    for case in cases:
+        files = case(sample)
+        mine = touched(files, solved)
+        for p in packs:
+            if mine and len(mine) < len(solved) and not mine & p["touched"] and len(p["touched"]) < len(solved):
+                p["cases"].append(case)
+                p["touched"] |= mine
+                p["files"] = {path: data for path, data in p["files"].items() if path not in mine}
+                p["files"].update({path: data for path, data in files.items() if solved.get(path) != data})
+                break
+        else:
+            packs.append({"cases": [case], "touched": set(mine), "files": files})
+    return {f"broken-{i + 1}-{'-'.join(c.__name__.replace('_', '') for c in p['cases'])}"[:120]: (p["cases"], p["files"])
+            for i, p in enumerate(packs)}
+
+
 class Sample:
     """The solved assignment, and the same with a variant applied."""
 

@@ -1,0 +1,238 @@
+"""The class's record in the gradebook: nbgrader's own tables, and one table of ours beside them.
+
+nbgrader stores scores (students, submissions, grades); ``batchnorm_results`` stores what nbgrader has no place for:
+a student's intake and grading messages, their LMS identity (for the way back) and where their feedback is. A row
+there is written in one transaction once a student is completely graded, so the class report, the LMS export and
+the feedback archive read the gradebook alone, whichever machine graded whom.
+
+Shards of a class grade disjoint students (``shard_of``), so they never write the same rows; a shard that is run
+again first deletes its students' rows (``forget``) and grades them afresh.
+"""
+import contextlib
+import fcntl
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from .course import ASSIGNMENT, COURSE_ID
+
+METADATA = sa.MetaData()
+RESULTS = sa.Table(
+    "batchnorm_results", METADATA,
+    sa.Column("student", sa.String(128), primary_key=True),  # nbgrader's student id
+    sa.Column("shard", sa.String(32), nullable=False),         # "K/N", or "1/1" for an unsharded run
+    sa.Column("lms", sa.Text, nullable=False),                 # JSON: {lms, id, name, late, ...} or {}
+    sa.Column("feedback", sa.Text),                            # the student's feedback folder, on the grading machine
+    sa.Column("messages", sa.Text, nullable=False),            # JSON: [[level, text], ...]
+    sa.Column("sandboxed", sa.Boolean, nullable=False),        # False: graded with --no-sandbox
+    sa.Column("graded_at", sa.Float, nullable=False),          # seconds since the epoch
+)
+SHARDS = sa.Table(
+    "batchnorm_shards", METADATA,
+    sa.Column("shard", sa.String(32), primary_key=True),  # "K/N"
+    sa.Column("students", sa.Integer, nullable=False),    # how many students this shard has to grade
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("out", sa.Text, nullable=False),            # the shard's output folder on that host
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),                   # None while it runs, or if it died
+)
+
+
+@dataclass
+class Result:
+    """One student's outcome."""
+    student: str
+    scores: dict = field(default_factory=dict)    # notebook -> {grade_id: (score, max)}
+    messages: list = field(default_factory=list)  # (level, text)
+    lms: dict = field(default_factory=dict)       # the LMS's own identity: {lms, id, name, ...}; {} if none
+    feedback: str = None                          # folder of the student's feedback pages, or None
+    shard: str = "1/1"                            # which shard graded the student ("K/N")
+    sandboxed: bool = True                        # False: graded with --no-sandbox
+
+    @property
+    def total(self):
+        return sum(s for nb in self.scores.values() for s, _ in nb.values())
+
+    @property
+    def max_total(self):
+        return sum(m for nb in self.scores.values() for _, m in nb.values())
+
+    @property
+    def needs_look(self):
+        return any(level == "error" for level, _ in self.messages)
+
+
+# --- shards ------------------------------------------------------------------------
+
+def shard_of(student, count):
+    """The shard (1..count) that grades ``student``: a stable hash, the same on every machine and Python."""
+    return int.from_bytes(hashlib.sha256(student.encode("utf-8")).digest()[:8], "big") % count + 1
+
+
+def parse_shard(text):
+    """(K, N) from "K/N", 1 <= K <= N; ValueError with a clear message otherwise."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"a shard is K/N, e.g. 2/8 (got {text!r})") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"shard {text}: K must be between 1 and N")
+    return k, n
+
+
+# --- the database --------------------------------------------------------------------
+
+def _engine(db_url):
+    url = sa.engine.make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        timeout = float(url.query.get("timeout", 120))
+        return sa.create_engine(url.difference_update_query(["timeout"]), connect_args={"timeout": timeout})
+    return sa.create_engine(url)
+
+
+@contextlib.contextmanager
+def exclusive(db_url):
+    """Hold the gradebook's one lock: setting up the course tables must not race with another shard's.
+
+    PostgreSQL: an advisory lock, held by this connection; SQLite: a lock file beside the database.
+    """
+    url = sa.engine.make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database).with_suffix(".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+        return
+    engine = _engine(db_url)
+    key = int.from_bytes(hashlib.sha256(b"batchnorm gradebook").digest()[:7], "big")
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+    engine.dispose()
+
+
+def create_tables(db_url):
+    engine = _engine(db_url)
+    METADATA.create_all(engine)
+    engine.dispose()
+
+
+def forget(db_url, students):
+    """Delete every row of these students, ours and nbgrader's, before they are graded (again)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    engine = _engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(RESULTS.delete().where(RESULTS.c.student.in_(list(students))))
+    engine.dispose()
+    with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
+        warnings.simplefilter("ignore")  # SQLAlchemy chatter from nbgrader's queries
+        for student in students:
+            try:
+                gb.remove_submission(ASSIGNMENT, student)
+            except MissingEntry:
+                pass
+
+
+def record(db_url, results):
+    """Store completely graded students' rows, each replacing any older one, one transaction per student."""
+    engine = _engine(db_url)
+    for result in results:
+        row = dict(student=result.student, shard=result.shard, lms=json.dumps(result.lms), feedback=result.feedback,
+                   messages=json.dumps([list(m) for m in result.messages]), sandboxed=result.sandboxed,
+                   graded_at=time.time())
+        with engine.begin() as conn:
+            conn.execute(RESULTS.delete().where(RESULTS.c.student == result.student))
+            conn.execute(RESULTS.insert().values(**row))
+    engine.dispose()
+
+
+def shard_started(db_url, shard, students, out):
+    """Note that shard "K/N" began grading ``students`` students into ``out`` (replacing an earlier run's row)."""
+    import socket
+
+    engine = _engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(SHARDS.delete().where(SHARDS.c.shard == shard))
+        conn.execute(SHARDS.insert().values(shard=shard, students=students, host=socket.gethostname(),
+                                            out=str(out), started_at=time.time(), finished_at=None))
+    engine.dispose()
+
+
+def shard_finished(db_url, shard):
+    engine = _engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(SHARDS.update().where(SHARDS.c.shard == shard).values(finished_at=time.time()))
+    engine.dispose()
+
+
+def shards(db_url):
+    """[row] of every shard that started, by shard name."""
+    engine = _engine(db_url)
+    with engine.connect() as conn:
+        rows = list(conn.execute(SHARDS.select().order_by(SHARDS.c.shard)))
+    engine.dispose()
+    return rows
+
+
+def points(db_url):
+    """{notebook: {grade_id: max points}} of the assignment, as the gradebook knows it."""
+    from nbgrader.api import Gradebook
+
+    with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
+        warnings.simplefilter("ignore")
+        assignment = gb.find_assignment(ASSIGNMENT)
+        return {nb.name: {c.name: float(c.max_score) for c in sorted(nb.grade_cells, key=lambda c: c.id)}
+                for nb in sorted(assignment.notebooks, key=lambda nb: nb.name)}
+
+
+def scores(db_url):
+    """{student: {notebook: {grade_id: score}}} from nbgrader's tables."""
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
+        warnings.simplefilter("ignore")
+        for submission in gb.assignment_submissions(ASSIGNMENT):
+            out[submission.student.id] = {nb.name: {g.name: g.score for g in nb.grades}
+                                          for nb in submission.notebooks}
+    return out
+
+
+def load(db_url, students=None):
+    """(results, points): every completely graded student (or only ``students``), in student order.
+
+    A notebook or cell without a grade scores 0 of its points (a notebook intake could not read, one that
+    timed out); so does a student whose row is missing from nbgrader's tables (nothing gradable was submitted).
+    """
+    maxima = points(db_url)
+    got = scores(db_url)
+    engine = _engine(db_url)
+    with engine.connect() as conn:
+        query = RESULTS.select().order_by(RESULTS.c.student)
+        rows = [r for r in conn.execute(query) if students is None or r.student in students]
+    engine.dispose()
+    results = []
+    for row in rows:
+        mine = got.get(row.student, {})
+        result = Result(row.student, messages=[tuple(m) for m in json.loads(row.messages)],
+                        lms=json.loads(row.lms), feedback=row.feedback, shard=row.shard, sandboxed=row.sandboxed)
+        for notebook, cells in maxima.items():
+            cell_scores = mine.get(notebook, {})
+            result.scores[notebook] = {g: (float(cell_scores.get(g) or 0), m) for g, m in cells.items()}
+        results.append(result)
+    return results, maxima
