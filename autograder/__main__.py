@@ -48,7 +48,7 @@ def _grade(parser, args):
                         memory_limit=args.memory_limit_mb << 20, db_url=args.db_url, sandbox=not args.no_sandbox)
     try:
         grade_class(args.submissions, out, settings, shard=shard)
-    except SandboxMissing as err:
+    except (SandboxMissing, gradebook.OtherAssignment) as err:
         print(f"python -m autograder grade: {err}", file=sys.stderr)
         return 2
     print((out / "report.txt").read_text())

@@ -1,5 +1,8 @@
-"""Shared fixtures: one temporary course, and every grading scenario graded once by the real pipeline."""
+"""Shared fixtures: one temporary course, and one class (every grading scenario, every broken submission) graded
+once by the real pipeline and read by every test that only reads grades."""
 import copy
+import hashlib
+from types import SimpleNamespace
 
 import pytest
 
@@ -9,6 +12,27 @@ from autograder.grading.pipeline import Settings, grade_class, sqlite_url
 from autograder.samples import sample
 from autograder.grading.notebooks import grade_id, read_notebooks
 from autograder.samples.submissions import solved_assignment
+
+
+@pytest.fixture
+def summary_line(record_property):
+    """say(text): a measurement printed at the end of the run, under "what the run measured"."""
+    return lambda text: record_property("summary", text)
+
+
+_SUMMARY = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _SUMMARY.extend(text for key, text in report.user_properties if key == "summary")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _SUMMARY:
+        terminalreporter.section("what the run measured")
+        for text in _SUMMARY:
+            terminalreporter.write_line(text)
 
 
 def correct_groups():
@@ -49,9 +73,34 @@ def course(tmp_path_factory):
     return c
 
 
+# the shared class's limits: short, so that the infinite loop and the slow notebook cost little time, yet three
+# times the slowest notebook (lesson 5, about 6 s)
+SETTINGS = dict(workers=2, cell_timeout=10, notebook_timeout=20, memory_limit=1 << 30)
+
+
+def folder_digest(folder):
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        h.update(str(p.relative_to(folder)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
 @pytest.fixture(scope="session")
-def graded_course(course, tmp_path_factory):
-    """Every scenario as its own student, graded in one run of the parallel pipeline (nbgrader in workers)."""
+def packed(course):
+    """{student: (broken cases, files)}: every kind of broken submission, packed into few students."""
+    return sample.pack(sample.BROKEN + [sample.slow_notebook], sample.Sample(course.release_dir, course.source_dir))
+
+
+@pytest.fixture(scope="session")
+def graded_class(course, packed, tmp_path_factory):
+    """The one graded class that every test reading grades shares, graded in one run of the parallel pipeline.
+
+    Every grading scenario is its own student: the solution, the blank release, correct variants packed into two
+    submissions, each wrong variant alone in its notebook, the "warns" answer, a tampered test cell, the demo
+    mistake; beside them every kind of broken submission (``packed``). Feedback pages are made too.
+    """
     rel, src = course.release_dir, course.source_dir
     scenarios = {"solution": solved_assignment(rel, src), "blank": read_notebooks(rel)}
     for i, group in enumerate(correct_groups()):
@@ -63,14 +112,28 @@ def graded_course(course, tmp_path_factory):
     scenarios["tampered"] = tamper(only(solved_assignment(rel, src, [mistake]), mistake.notebook),
                                    mistake.notebook, sorted(mistake.fails)[0])
     scenarios["mistake"] = only(solved_assignment(rel, src, [mistake]), mistake.notebook)
-    tmp = tmp_path_factory.mktemp("scenarios")
-    folder = sample.write_class({student_id(s): sample.files_of(nbs) for s, nbs in scenarios.items()},
-                                tmp / "download")
-    grade_class(folder, tmp / "graded", Settings(cell_timeout=60), progress=False, feedback=False)
+    students = {student_id(s): sample.files_of(nbs) for s, nbs in scenarios.items()}
+    students.update({name: files for name, (_, files) in packed.items()})
+    tmp = tmp_path_factory.mktemp("class")
+    folder = sample.write_class(students, tmp / "download")
+    before = folder_digest(folder)
+    # feedback pages for the whole-assignment students and the broken ones (the feedback tests read those)
+    pages = [s for s, files in students.items() if len(files) > 1] + [student_id("mistake"), student_id("tampered")]
+    timings = {}
+    results = grade_class(folder, tmp / "graded", Settings(**SETTINGS), progress=False, timings=timings,
+                          feedback=pages)
+    assert folder_digest(folder) == before, "grading modified the submissions"
     root = tmp / "graded" / "course"
     graded = Course(root, db_url=sqlite_url(root))
     graded.scenarios = list(scenarios)
-    return graded
+    return SimpleNamespace(course=graded, results={r.student: r for r in results}, out=tmp / "graded",
+                           download=folder, students=students, timings=timings)
+
+
+@pytest.fixture(scope="session")
+def graded_course(graded_class):
+    """The shared class's course folder (nbgrader's tree and gradebook); ``.scenarios`` names the scenarios."""
+    return graded_class.course
 
 
 @pytest.fixture(scope="session")

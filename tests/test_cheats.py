@@ -173,14 +173,13 @@ def test_no_feedback_page_contains_the_graders_source_or_hidden_tests(cheated):
     assert leaks == [], f"feedback pages quote the grader: {leaks[:10]}"
 
 
-def test_cheats_that_fooled_nbgrader_are_listed_for_the_instructor(cheated, capsys):
+def test_cheats_that_fooled_nbgrader_are_listed_for_the_instructor(cheated, summary_line):
     results = cheated["results"]
     listed = [c.name for c in C.CHEATS
               if any("without a passing hidden check" in text for _, text in results[student_of(c)].messages)]
-    with capsys.disabled():
-        print(f"\ncheats corpus: {len(C.CHEATS)} cheats in {len(set(c.family for c in C.CHEATS))} families and "
-              f"{len(HONEST)} honest classmates graded in {cheated['seconds']:.0f} s; "
-              f"{len(listed)} listed for the instructor as passing without a verdict")
+    summary_line(f"cheats corpus: {len(C.CHEATS)} cheats in {len(set(c.family for c in C.CHEATS))} families and "
+                 f"{len(HONEST)} honest classmates graded in {cheated['seconds']:.0f} s; "
+                 f"{len(listed)} listed for the instructor as passing without a verdict")
     # a blank notebook whose test cells are all turned into `pass`: nbgrader alone would give full marks
     assert {"transformer_cleanup", "transformer_run_cell", "patch_check_and_helpers"} <= set(listed)
     assert results[student_of(C.by_name("transformer_cleanup"))].total == 0

@@ -35,11 +35,10 @@ def test_mistake_loses_exactly_its_points(graded, variant):
         f"expected exactly {sorted(variant.fails)}")
 
 
-def test_kill_rate_is_total(graded, capsys):
+def test_kill_rate_is_total(graded, summary_line):
     caught = [v.name for v in V.WRONG if lost(graded[f"wrong-{v.name}"][v.notebook])]
-    with capsys.disabled():
-        print(f"\nkill rate: {len(caught)}/{len(V.WRONG)} wrong implementations caught; "
-              f"{len(V.CORRECT)} correct variants in {len(correct_groups())} submissions get full marks")
+    summary_line(f"kill rate: {len(caught)}/{len(V.WRONG)} wrong implementations caught; "
+                 f"{len(V.CORRECT)} correct variants in {len(correct_groups())} submissions get full marks")
     assert len(caught) == len(V.WRONG)
 
 

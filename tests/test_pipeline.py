@@ -1,6 +1,5 @@
 """The class-grading pipeline: every kind of broken submission, parallel = sequential, shards on PostgreSQL."""
 import csv
-import hashlib
 import os
 import shutil
 import signal
@@ -13,59 +12,30 @@ import pytest
 from autograder.samples import sample
 from autograder.samples import variants as V
 from autograder.grading.course import Course
+from conftest import SETTINGS
 from autograder.grading import gradebook
-from autograder.grading.pipeline import Settings, grade_class, sqlite_url
+from autograder.grading.pipeline import sqlite_url
 
 FULL = {"01_axis_means_keepdims": 15, "02_forward": 20, "03_backward": 25, "04_running_statistics": 35,
         "05_batchnorm_in_a_network": 15, "06_normalization_family": 10}
-SETTINGS = dict(workers=2, cell_timeout=10, notebook_timeout=20, memory_limit=1 << 30)
-
-
-def folder_digest(folder):
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        h.update(str(p.relative_to(folder)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
+SOLVED, BLANK, REWRITE, MISTAKE = "solution", "blank", "correct-0", "mistake"  # students of the shared class
 
 
 @pytest.fixture(scope="session")
-def packed(course):
-    """{student: broken cases}: every kind of broken submission, packed into few students (``sample.pack``)."""
-    s = sample.Sample(course.release_dir, course.source_dir)
-    return sample.pack(sample.BROKEN + [sample.slow_notebook], s)
+def class_results(graded_class):
+    """{student: Result} of the shared class (conftest), with "_out" its output folder, "_download" its submissions."""
+    return {**graded_class.results, "_out": graded_class.out, "_download": graded_class.download}
 
 
 @pytest.fixture(scope="session")
-def class_results(course, packed, tmp_path_factory):
-    """Every kind of broken submission, correct work, blank work and a mistake, graded in one pipeline run."""
-    students = sample.class_files(course.release_dir, course.source_dir, broken=[], mistakes=[V.DEMO_MISTAKE])
-    students.update({name: files for name, (_, files) in packed.items()})
-    folder = sample.write_class(students, tmp_path_factory.mktemp("lms") / "download")
-    before = folder_digest(folder)
-    out = tmp_path_factory.mktemp("graded")
-    results = grade_class(folder, out, Settings(**SETTINGS), progress=False)
-    assert folder_digest(folder) == before, "grading modified the submissions"
-    by_student = {r.student: r for r in results}
-    by_student["_out"], by_student["_download"] = out, folder
-    return by_student
-
-
-@pytest.fixture(scope="session")
-def small_class(course):
-    """Correct, blank, a rewrite and a mistake (also in class_results): compared across graders and gradebooks."""
-    return sample.class_files(course.release_dir, course.source_dir, broken=[], mistakes=[V.DEMO_MISTAKE])
-
-
-@pytest.fixture(scope="session")
-def small_class_folder(small_class, tmp_path_factory):
-    return sample.write_class(small_class, tmp_path_factory.mktemp("small") / "download")
+def small_class(graded_class):
+    """The solution, the blank release, a rewrite and the demo mistake: compared across graders and gradebooks."""
+    return {s: graded_class.students[s] for s in (SOLVED, BLANK, REWRITE, MISTAKE)}
 
 
 @pytest.fixture(scope="session")
 def small_class_on_sqlite(small_class, class_results):
-    """The small class's results from the pipeline run of class_results (SQLite, parallel workers)."""
+    """The small class's results from the shared class's pipeline run (SQLite, parallel workers)."""
     return [class_results[student] for student in sorted(small_class)]
 
 
@@ -105,6 +75,15 @@ def student_with(packed, case):
                 if case in [c.__name__.replace("_", "-") for c in cases])
 
 
+def test_every_notebook_of_the_shared_class_is_autograded(graded_class, summary_line):
+    autograded = graded_class.out / "course" / "build" / "autograded"
+    handed_in = [(s, name) for s, files in graded_class.students.items() if not s.startswith("broken-") for name in files]
+    assert [(s, name) for s, name in handed_in if not (autograded / s / "batchnorm" / name).exists()] == []
+    t = graded_class.timings
+    summary_line(f"shared class: {len(graded_class.results)} students, {len(handed_in)} notebooks of scenarios and "
+                 f"the broken ones autograded in {t['autograde']:.0f} s, feedback pages in {t.get('feedback', 0):.0f} s")
+
+
 def test_every_broken_case_is_graded():
     assert set(EXPECTED) | {"edited-test-cell"} == {c.__name__.replace("_", "-") for c in
                                                     sample.BROKEN + [sample.slow_notebook]}
@@ -126,7 +105,7 @@ def test_broken_submission_gets_a_message_and_a_fair_score(class_results, packed
 
 def test_edited_test_cell_is_reported_and_graded_with_the_original(class_results, packed):
     student, _ = student_with(packed, "edited-test-cell")
-    edited, mistake = class_results[student], class_results[f"mistake-{V.DEMO_MISTAKE.replace('_', '-')}"]
+    edited, mistake = class_results[student], class_results[MISTAKE]
     notebook = V.by_name(V.DEMO_MISTAKE).notebook
     assert said(edited, "was edited; graded with the original")
     assert edited.scores[notebook] == mistake.scores[notebook]
@@ -134,9 +113,9 @@ def test_edited_test_cell_is_reported_and_graded_with_the_original(class_results
 
 
 def test_the_rest_of_the_class_is_graded_normally(class_results):
-    assert class_results["full-solution"].total == sum(FULL.values()) and not class_results["full-solution"].messages
-    assert class_results["untouched-release"].total == 0
-    assert class_results["correct-rewrite"].total == sum(FULL.values())
+    assert class_results[SOLVED].total == sum(FULL.values()) and not class_results[SOLVED].messages
+    assert class_results[BLANK].total == 0
+    assert class_results[REWRITE].total == sum(FULL.values())
 
 
 def scores_by_sequential_nbgrader(students, root):
@@ -197,10 +176,10 @@ def without_places(path):
 
 def test_shards_on_postgresql_killed_and_rerun_equal_one_unsharded_run_on_sqlite(class_results, packed, postgres_db,
                                                                                  tmp_path):
-    # the class: work, a mistake, and broken students (a dead kernel, an infinite loop, nothing gradable)
-    chosen = ["full-solution", f"mistake-{V.DEMO_MISTAKE.replace('_', '-')}",
-              student_with(packed, "empty-archive")[0], student_with(packed, "kernel-exit")[0],
-              student_with(packed, "not-a-notebook")[0], student_with(packed, "infinite-loop")[0]]
+    # the class: work, a mistake, blank work, and broken students (a memory hog and repaired notebooks, nothing
+    # gradable), about as many notebooks in each shard
+    chosen = [SOLVED, MISTAKE, BLANK, student_with(packed, "empty-archive")[0],
+              student_with(packed, "too-much-memory")[0], student_with(packed, "not-a-notebook")[0]]
     by_shard = {k: [s for s in chosen if gradebook.shard_of(s, 2) == k] for k in (1, 2)}
     assert all(by_shard.values()), f"both shards must have students: {by_shard}"
     download = class_results["_download"]
@@ -270,7 +249,7 @@ def test_feedback_shows_failures_but_not_hidden_tests(class_results):
         text = page.read_text()
         for secret in ["BEGIN HIDDEN TESTS", "from autograder", "autograder/checks"]:
             assert secret not in text, f"{page.relative_to(feedback)} shows {secret!r}"
-    mistake = feedback / f"mistake-{V.DEMO_MISTAKE.replace('_', '-')}" / "batchnorm" / "01_axis_means_keepdims.html"
+    mistake = feedback / MISTAKE / "batchnorm" / f"{V.by_name(V.DEMO_MISTAKE).notebook}.html"
     assert "Likely mistake" in mistake.read_text()
 
 

@@ -150,8 +150,9 @@ class Course:
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
         return run_nbgrader(args, self.root, env, check)
 
-    def generate(self):
-        return self.nbgrader("generate_assignment", ASSIGNMENT, "--force")
+    def generate(self, db=True):
+        """The student release in ``course/``; db=False leaves the gradebook alone (another shard filled it)."""
+        return self.nbgrader("generate_assignment", ASSIGNMENT, "--force", *([] if db else ["--no-db"]))
 
     def submit(self, student, notebooks, files=None):
         """Place a student's notebooks (name -> NotebookNode) and files (name -> bytes) in build/submitted."""

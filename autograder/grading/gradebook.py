@@ -189,6 +189,32 @@ def shards(db_url):
     return rows
 
 
+class OtherAssignment(RuntimeError):
+    """The gradebook holds another version of the assignment than the one being graded."""
+
+
+def prepare(db_url, course, points_of_source):
+    """Put the assignment into the gradebook once: the first shard generates it there, later ones check it.
+
+    Re-generating into a gradebook that other shards are grading into would race with them (nbgrader removes and
+    re-creates a notebook that has no submission yet), so a gradebook that has the assignment is only compared
+    with ``points_of_source``; OtherAssignment if they differ. Call it under ``exclusive``.
+    """
+    try:
+        known = points(db_url)
+    except Exception:  # no tables yet, or no assignment
+        known = None
+    if known:
+        course.generate(db=False)
+        if known != points_of_source:
+            raise OtherAssignment(f"the gradebook {sa.engine.make_url(db_url).render_as_string()} holds another "
+                                  "version of the assignment (other notebooks, test cells or points): grade into a "
+                                  "new gradebook (--db-url, or a new --out for the default SQLite one)")
+    else:
+        course.generate()
+    create_tables(db_url)
+
+
 def points(db_url):
     """{notebook: {grade_id: max points}} of the assignment, as the gradebook knows it."""
     from nbgrader.api import Gradebook

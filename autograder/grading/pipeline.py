@@ -232,8 +232,9 @@ def source_points(course):
 def grade_class(source, out_dir, settings=None, progress=True, timings=None, feedback=True, shard=(1, 1)):
     """Grade every submission in ``source`` (folder or zip) into ``out_dir``; returns the list of Results.
 
-    timings: a dict that receives the seconds of the autograde phase (for the benchmark).
-    feedback: False skips the feedback pages (tests that only read scores).
+    timings: a dict that receives the seconds of the autograde and feedback phases (for the benchmark).
+    feedback: False skips the feedback pages (tests that only read scores); a collection of student ids makes them
+    for those students only.
     shard: (K, N) grades only the students of shard K of N (``gradebook.shard_of``).
     """
     timings = {} if timings is None else timings
@@ -247,12 +248,11 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
     root = out_dir / "course"
     db_url = settings.db_url or sqlite_url(root)
     shard_name = f"{shard[0]}/{shard[1]}"
-    with gradebook.exclusive(db_url):  # shards sharing a gradebook set it up one after another
-        course = Course.create(root, db_url=db_url, cell_timeout=settings.cell_timeout)
-        course.generate()
-        gradebook.create_tables(db_url)
-    sources = {p.stem: nbformat.read(p, as_version=4) for p in sorted(course.source_dir.glob("*.ipynb"))}
+    course = Course.create(root, db_url=db_url, cell_timeout=settings.cell_timeout)
     points = source_points(course)
+    with gradebook.exclusive(db_url):  # shards sharing a gradebook set it up one after another
+        gradebook.prepare(db_url, course, points)
+    sources = {p.stem: nbformat.read(p, as_version=4) for p in sorted(course.source_dir.glob("*.ipynb"))}
 
     students = [s for s in intake.collect(source) if gradebook.shard_of(s.id, shard[1]) == shard[0]]
     gradebook.shard_started(db_url, shard_name, len(students), out_dir)
@@ -274,6 +274,7 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
         results[student].messages += _log_messages(f"{notebook}.ipynb", log, "" if ok else error)
         bar.update(1)
 
+    wanted = [student for _, student, _ in tasks if feedback is True or feedback and student in feedback]
     pool = Pool(min(settings.workers, max(1, len(tasks))), root, db_url, settings.cell_timeout, settings.sandbox,
                 settings.memory_limit)
     try:
@@ -281,11 +282,13 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
         pool.run(tasks, settings.notebook_timeout, graded)
         timings["autograde"] = time.monotonic() - started
         bar.close()
-        if feedback:
-            bar = tqdm(total=len(tasks), desc="feedback", unit="student", disable=not progress, file=sys.stderr)
-            pool.run([("feedback", student, ["*"]) for _, student, _ in tasks], settings.notebook_timeout,
+        if wanted:
+            started = time.monotonic()
+            bar = tqdm(total=len(wanted), desc="feedback", unit="student", disable=not progress, file=sys.stderr)
+            pool.run([("feedback", student, ["*"]) for student in wanted], settings.notebook_timeout,
                      lambda *done: bar.update(1))
             bar.close()
+            timings["feedback"] = time.monotonic() - started
     finally:
         pool.close()
 
@@ -293,7 +296,7 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
         for notebook in points:
             result.messages += _notebook_messages(course.autograded_dir(sid) / f"{notebook}.ipynb",
                                                   f"{notebook}.ipynb")
-        if feedback and course.feedback_dir(sid).exists():
+        if sid in wanted and course.feedback_dir(sid).exists():
             result.feedback = str(course.feedback_dir(sid))
     gradebook.record(db_url, results.values())
     gradebook.shard_finished(db_url, shard_name)
