@@ -123,6 +123,22 @@ def test_moodle_download_names(tmp_path, as_zip):
     assert students["grace-hopper-88"].lms["folder"] == "Grace Hopper_88_assignsubmission_file_"
 
 
+def test_a_crafted_name_cannot_pass_for_another_participant(tmp_path):
+    """Moodle writes the participant id after the name; the student picks the file name (and sometimes the name)."""
+    write(tmp_path, {
+        # flat download: Mallory uploads a file named like Ada's
+        f"Mallory Cole_555_assignsubmission_file_x_4242_assignsubmission_file_{NB1}": b"mallory 1",
+        # folders: a profile name that ends like Ada's folder
+        f"Ada Lovelace_4242_assignsubmission_file__556_assignsubmission_file_/{NB2}": b"mallory 2",
+        f"Ada Lovelace_4242_assignsubmission_file_/{NB2}": b"ada 2",
+    })
+    students = {s.id: s for s in collect(tmp_path)}
+    assert students["ada-lovelace-4242"].files == {NB2: b"ada 2"}
+    assert students["mallory-cole-555"].files == {f"x_4242_assignsubmission_file_{NB1}": b"mallory 1"}
+    assert students["mallory-cole-555"].lms["id"] == "555"
+    assert [s.lms["id"] for s in students.values() if s.files.get(NB2) == b"mallory 2"] == ["556"]
+
+
 # --- Canvas gradebook --------------------------------------------------------------------
 
 CANVAS_HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Quiz 1 (111)", "Batch Norm (123456)",

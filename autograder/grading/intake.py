@@ -47,8 +47,12 @@ EXPECTED_OTHER_FILES = frozenset(RELEASE_FILES) | {"timestamp.txt", "submission_
 CANVAS_NAME = re.compile(r"^(?P<name>[^_]+)_(?:(?P<late>LATE)_)?(?P<id>\d+)_(?P<submission>\d+)_(?P<original>.+)$")
 # Canvas's mark of a resubmitted file: -N before the extension
 RESUBMITTED = re.compile(r"^(?P<stem>.+)-(?P<n>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
-# Moodle: Full Name_participantid_assignsubmission_plugin[_[original name]] (a folder, or a file when flat)
-MOODLE_NAME = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assignsubmission_(?P<plugin>[A-Za-z0-9]+)(?:_(?P<original>.*))?$")
+# Moodle: a folder Full Name_participantid_assignsubmission_plugin[_], or, when flat, a file
+# Full Name_participantid_assignsubmission_plugin_original name. Moodle writes the id after the name, and the
+# student chooses the original name: a folder's id is its last one, a flat file's its first, so that neither a
+# crafted profile name nor a crafted file name can pass for another participant.
+MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_assignsubmission_(?P<plugin>[A-Za-z0-9]+)_?$")
+MOODLE_FLAT = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[A-Za-z0-9]+)_(?P<original>.+)$")
 
 
 @dataclass
@@ -157,7 +161,7 @@ def collect(source):
     for path, data in files.items():
         parts = PurePosixPath(path).parts
         canvas = CANVAS_NAME.match(parts[0]) if len(parts) == 1 else None
-        moodle = MOODLE_NAME.match(parts[0])
+        moodle = (MOODLE_FOLDER if len(parts) > 1 else MOODLE_FLAT).match(parts[0])
         if canvas:
             student = _canvas(students, canvas)
             original, number = canvas["original"], 0
@@ -172,7 +176,7 @@ def collect(source):
                                      "ignored")
             else:
                 uploads[original] = (number, parts[0], data)
-        elif moodle and (len(parts) > 1 or moodle["original"]):
+        elif moodle:
             folder = parts[0] if len(parts) > 1 else f"{moodle['name']}_{moodle['id']}_assignsubmission_file_"
             student = _moodle(students, moodle, folder)
             if moodle["plugin"] != "file":
