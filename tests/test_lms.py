@@ -35,6 +35,14 @@ def zip_folder(folder, path):
     return path
 
 
+def collect_download(tmp_path, files, as_zip):
+    """{id: Student} intake finds in a download written as a folder, or as a zip of that folder."""
+    source = write(tmp_path / "download", files)
+    if as_zip:
+        source = zip_folder(source, tmp_path / "submissions.zip")
+    return {s.id: s for s in collect(source)}
+
+
 def result(student, total, max_total=120.0, lms_identity=None, feedback=None):
     """A graded student: `total` of `max_total` points over two notebooks."""
     half = max_total / 2
@@ -70,10 +78,7 @@ CANVAS_DOWNLOAD = {
 @pytest.mark.parametrize("as_zip", [False, True])
 def test_canvas_download_names(tmp_path, as_zip):
     """Canvas's lastfirst_[LATE_]userid_submissionid_name: one student per user id, -N marks removed."""
-    source = write(tmp_path / "download", CANVAS_DOWNLOAD)
-    if as_zip:
-        source = zip_folder(source, tmp_path / "submissions.zip")
-    students = {s.id: s for s in collect(source)}
+    students = collect_download(tmp_path, CANVAS_DOWNLOAD, as_zip)
     assert sorted(students) == ["alice", "bob", "doejane-222", "smithjohn-12345", "smithjohn-54321"]
     assert students["smithjohn-12345"].files == {NB1: b"john 1", NB2: b"john 2"}
     assert students["doejane-222"].files == {NB1: b"jane 1", NB2: b"jane 2, resubmitted"}
@@ -105,10 +110,7 @@ MOODLE_DOWNLOAD = {
 @pytest.mark.parametrize("as_zip", [False, True])
 def test_moodle_download_names(tmp_path, as_zip):
     """Moodle's Full Name_participantid_assignsubmission_file_/ folders; online text is ignored, with a note."""
-    source = write(tmp_path / "download", MOODLE_DOWNLOAD)
-    if as_zip:
-        source = zip_folder(source, tmp_path / "submissions.zip")
-    students = {s.id: s for s in collect(source)}
+    students = collect_download(tmp_path, MOODLE_DOWNLOAD, as_zip)
     assert sorted(students) == ["ada-lovelace-4242", "ada-lovelace-4343", "grace-hopper-88", "jose-nunez-77"]
     ada = students["ada-lovelace-4242"]
     assert ada.files == {NB1: b"ada 1"}

@@ -227,14 +227,14 @@ def points(db_url):
 
 
 def scores(db_url):
-    """{student: {notebook: {grade_id: score}}} from nbgrader's tables."""
+    """{student: {notebook: {grade_id: (score, max_score)}}} from nbgrader's tables."""
     from nbgrader.api import Gradebook
 
     out = {}
     with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
         warnings.simplefilter("ignore")
         for submission in gb.assignment_submissions(ASSIGNMENT):
-            out[submission.student.id] = {nb.name: {g.name: g.score for g in nb.grades}
+            out[submission.student.id] = {nb.name: {g.name: (g.score, g.max_score) for g in nb.grades}
                                           for nb in submission.notebooks}
     return out
 
@@ -259,6 +259,6 @@ def load(db_url, students=None):
                         lms=json.loads(row.lms), feedback=row.feedback, shard=row.shard, sandboxed=row.sandboxed)
         for notebook, cells in maxima.items():
             cell_scores = mine.get(notebook, {})
-            result.scores[notebook] = {g: (float(cell_scores.get(g) or 0), m) for g, m in cells.items()}
+            result.scores[notebook] = {g: (float(cell_scores.get(g, (0,))[0] or 0), m) for g, m in cells.items()}
         results.append(result)
     return results, maxima
