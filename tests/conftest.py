@@ -4,6 +4,7 @@ import copy
 import hashlib
 from types import SimpleNamespace
 
+import nbformat
 import pytest
 
 from autograder.samples import variants as V
@@ -57,6 +58,16 @@ def tamper(notebooks, notebook, test_id, new_source="pass"):
     return out
 
 
+AFTER_LAST_GRADED = "05_batchnorm_in_a_network"  # lesson 5: figures and training runs after its last test cell
+
+
+def after_last_graded(notebooks):
+    """Copy of a solved notebook with a kernel-killing cell added at its end, after its last graded cell."""
+    out = copy.deepcopy(notebooks)
+    out[AFTER_LAST_GRADED].cells.append(nbformat.v4.new_code_cell("import os\nos._exit(1)"))
+    return out
+
+
 def student_id(scenario):
     """The id a scenario is submitted under (an LMS file name's id ends at its first underscore)."""
     return scenario.replace("_", "-")
@@ -74,8 +85,9 @@ def course(tmp_path_factory):
 
 
 # the shared class's limits: short, so that the infinite loop and the slow notebook cost little time, yet three
-# times the slowest notebook (lesson 5, about 6 s)
-SETTINGS = dict(workers=2, cell_timeout=10, notebook_timeout=20, memory_limit=1 << 30)
+# times the slowest notebook graded (about 5 s with three workers on two cores); the slow notebook sleeps 3 x 6 s.
+# Three workers: kernels wait on each other's messages, and a third worker fills both cores (`make bench`)
+SETTINGS = dict(workers=3, cell_timeout=7, notebook_timeout=15, memory_limit=1 << 30)
 
 
 def folder_digest(folder):
@@ -99,7 +111,7 @@ def graded_class(course, packed, tmp_path_factory):
 
     Every grading scenario is its own student: the solution, the blank release, correct variants packed into two
     submissions, each wrong variant alone in its notebook, the "warns" answer, a tampered test cell, the demo
-    mistake; beside them every kind of broken submission (``packed``). Feedback pages are made too.
+    mistake, a notebook whose kernel would die after its last graded cell; beside them every kind of broken submission (``packed``). Feedback pages are made too.
     """
     rel, src = course.release_dir, course.source_dir
     scenarios = {"solution": solved_assignment(rel, src), "blank": read_notebooks(rel)}
@@ -112,6 +124,7 @@ def graded_class(course, packed, tmp_path_factory):
     scenarios["tampered"] = tamper(only(solved_assignment(rel, src, [mistake]), mistake.notebook),
                                    mistake.notebook, sorted(mistake.fails)[0])
     scenarios["mistake"] = only(solved_assignment(rel, src, [mistake]), mistake.notebook)
+    scenarios["after-last-graded"] = after_last_graded(only(scenarios["solution"], AFTER_LAST_GRADED))
     students = {student_id(s): sample.files_of(nbs) for s, nbs in scenarios.items()}
     students.update({name: files for name, (_, files) in packed.items()})
     tmp = tmp_path_factory.mktemp("class")

@@ -6,7 +6,8 @@ from autograder.samples import variants as V
 from autograder.grading.course import Course
 from autograder.samples.submissions import solved_assignment
 
-from conftest import correct_groups, lost, max_total, only, student_id, total
+from autograder.grading.verdicts import NOT_RUN_AFTER_LAST, is_graded
+from conftest import AFTER_LAST_GRADED, correct_groups, lost, max_total, only, student_id, total
 
 
 def test_solution_gets_full_marks(graded):
@@ -95,3 +96,18 @@ def test_an_exception_in_student_code_names_the_call_and_its_input_shapes(graded
     message = errors[0].evalue
     assert "BatchNorm.forward(array of shape (" in message and "raised ValueError" in message, message
     assert "broadcast" in message, message
+
+
+def test_cells_after_the_last_graded_cell_are_not_run(graded, graded_class):
+    # lesson 5's figures and training runs, then a cell that would kill the kernel: none of them runs, full marks
+    student = student_id("after-last-graded")
+    assert lost(graded["after-last-graded"][AFTER_LAST_GRADED]) == set()
+    assert [text for _, text in graded_class.results[student].messages if AFTER_LAST_GRADED in text] == []
+    nb = nbformat.read(graded_class.course.autograded_dir(student) / f"{AFTER_LAST_GRADED}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    last = max(i for i, c in enumerate(code) if is_graded(c))
+    after = code[last + 1:]
+    assert len(after) >= 2 and after[-1].source.startswith("import os")
+    assert [o.get("text") for o in after[0].outputs] == [NOT_RUN_AFTER_LAST]
+    assert all(c.outputs == [] for c in after[1:])
+    assert any(c.outputs for c in code[:last + 1] if not is_graded(c)), "the cells before it ran"

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from . import NBGRADER
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "batchnorm"
@@ -27,7 +28,7 @@ def default_db_url(root):
 
 
 def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandbox="auto",
-              memory_limit=2 * 2 ** 30, verdicts=True, exchange_root=None):
+              memory_limit=2 * 2 ** 30, verdicts=True, exchange_root=None, stop_after_last_graded=True):
     """Apply the course's nbgrader settings to the traitlets config ``c`` for a course at ``root``.
 
     exchange_root: the folder of nbgrader's exchange (release_assignment, fetch, submit, collect), shared by
@@ -35,6 +36,8 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandb
     sandbox: "bwrap" (kernels in a bubblewrap sandbox), "none", or "auto" (bwrap where it can run).
     memory_limit: bytes of address space of a graded kernel.
     verdicts: False only for plain nbgrader (hidden checks in the kernel, as the benchmark's baseline).
+    stop_after_last_graded: leave the code cells after a notebook's last graded cell unrun (no score depends on
+    them; the first says so in its output). False runs every cell, as plain nbgrader does.
     """
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
@@ -73,6 +76,7 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandb
             sandbox = "bwrap" if sandboxes.available()[0] else "none"
         c.VerdictExecute.sandbox = sandbox
         c.VerdictExecute.memory_limit = memory_limit
+        c.VerdictExecute.stop_after_last_graded = stop_after_last_graded
 
 
 def student_config(exchange_root):
@@ -88,7 +92,7 @@ class NbgraderError(RuntimeError):
 
 def run_nbgrader(args, cwd, env, check=True):
     """Run ``nbgrader ARGS`` with this interpreter in ``cwd``; raise NbgraderError when it fails and ``check``."""
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", NBGRADER, *args], cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise NbgraderError(f"nbgrader {' '.join(args)} failed ({proc.returncode}) in {cwd}:\n"
                             f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")

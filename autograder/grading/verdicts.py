@@ -32,7 +32,7 @@ import numpy as np
 from jupyter_client.kernelspec import KernelSpecManager
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import determine_grade
-from traitlets import Enum, Integer
+from traitlets import Bool, Enum, Integer
 
 from .. import wire
 from . import sandbox
@@ -41,6 +41,13 @@ KERNEL = "batchnorm-graded"
 NOT_RUN = "HiddenCheckNotRun"
 FAILED = "HiddenCheckFailed"
 RESOURCE = "batchnorm_verdicts"
+NOT_RUN_AFTER_LAST = ("(not run while grading: no graded cell comes after this one, so neither it nor the cells "
+                      "below can change your score)\n")
+
+
+def is_graded(cell):
+    """A cell nbgrader gives points: a test cell or a manually graded answer."""
+    return bool(cell.metadata.get("nbgrader", {}).get("grade"))
 
 
 # --- the student's objects, seen from here ----------------------------------------
@@ -364,8 +371,14 @@ class VerdictExecute(Execute):
 
     sandbox = Enum(["bwrap", "none"], "bwrap", help="bwrap: the kernel in a bubblewrap sandbox").tag(config=True)
     memory_limit = Integer(2 * 2 ** 30, help="bytes of address space of the kernel").tag(config=True)
+    # the kernel's outputs are all in once its last cell is done: killed, not asked to stop and waited for
+    shutdown_kernel = Enum(["graceful", "immediate"], "immediate").tag(config=True)
+    stop_after_last_graded = Bool(True, help="leave the code cells after the last graded cell unrun: "
+                                             "no score depends on them").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
+        graded = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and is_graded(c)]
+        self._last_graded = graded[-1] if graded and self.stop_after_last_graded else len(nb.cells)
         base = "/tmp" if os.path.isdir("/tmp") else None  # short: socket paths are limited to 107 bytes
         self._run = Path(tempfile.mkdtemp(prefix="bn-", dir=base))
         for sub in ("k", "v", "spec"):
@@ -399,6 +412,10 @@ class VerdictExecute(Execute):
         return km
 
     def preprocess_cell(self, cell, resources, index):
+        if index > self._last_graded and cell.cell_type == "code":
+            if not any(c.cell_type == "code" for c in self.nb.cells[self._last_graded + 1:index]):
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN_AFTER_LAST)]
+            return cell, resources
         meta = cell.metadata.get("nbgrader", {})
         self._server.begin_cell(index, meta.get("grade_id") if meta.get("grade") else None)
         try:

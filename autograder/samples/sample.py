@@ -135,11 +135,11 @@ def floods_output(s):
 
 
 def slow_notebook(s):
-    """Cells that each stay under the per-cell limit but add up past the whole-notebook limit (24 s of sleep: for
-    a per-cell limit above 8 s and a whole-notebook limit below 24 s, as in the tests)."""
+    """Cells that each stay under the per-cell limit but add up past the whole-notebook limit (18 s of sleep: for
+    a per-cell limit above 6 s and a whole-notebook limit below 18 s, as in the tests)."""
     nbs = copy.deepcopy(s.solved)
     for cell in [c for c in nbs[L4].cells if is_answer(c)][:3]:
-        cell.source += "\nimport time\ntime.sleep(8)"
+        cell.source += "\nimport time\ntime.sleep(6)"
     return files_of(nbs)
 
 
