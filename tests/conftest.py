@@ -111,7 +111,8 @@ def graded_class(course, packed, tmp_path_factory):
 
     Every grading scenario is its own student: the solution, the blank release, correct variants packed into two
     submissions, each wrong variant alone in its notebook, the "warns" answer, a tampered test cell, the demo
-    mistake, a notebook whose kernel would die after its last graded cell; beside them every kind of broken submission (``packed``). Feedback pages are made too.
+    mistake, a notebook whose kernel would die after its last graded cell; beside them every kind of broken
+    submission (``packed``). Feedback pages are made too.
     """
     rel, src = course.release_dir, course.source_dir
     scenarios = {"solution": solved_assignment(rel, src), "blank": read_notebooks(rel)}
