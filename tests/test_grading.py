@@ -6,7 +6,8 @@ from autograder.samples import variants as V
 from autograder.grading.course import Course
 from autograder.samples.submissions import solved_assignment
 
-from autograder.grading.verdicts import NOT_RUN_AFTER_LAST, is_graded
+from autograder.grading.notebooks import is_graded
+from autograder.grading.verdicts import NOT_RUN_AFTER_LAST
 from conftest import AFTER_LAST_GRADED, correct_groups, lost, max_total, only, student_id, total
 
 

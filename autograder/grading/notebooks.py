@@ -27,6 +27,11 @@ def is_answer(cell):
     return bool(cell.metadata.get("nbgrader", {}).get("solution"))
 
 
+def is_graded(cell):
+    """A cell nbgrader gives points: a test cell or a manually graded answer."""
+    return bool(cell.metadata.get("nbgrader", {}).get("grade"))
+
+
 def solution_code(source):
     """Source of a solution cell without the BEGIN/END SOLUTION marker lines."""
     return "\n".join(line for line in source.splitlines() if line.strip() not in (BEGIN, END))

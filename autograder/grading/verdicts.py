@@ -36,6 +36,7 @@ from traitlets import Bool, Enum, Integer
 
 from .. import wire
 from . import sandbox
+from .notebooks import is_graded
 
 KERNEL = "batchnorm-graded"
 NOT_RUN = "HiddenCheckNotRun"
@@ -43,11 +44,6 @@ FAILED = "HiddenCheckFailed"
 RESOURCE = "batchnorm_verdicts"
 NOT_RUN_AFTER_LAST = ("(not run while grading: no graded cell comes after this one, so neither it nor the cells "
                       "below can change your score)\n")
-
-
-def is_graded(cell):
-    """A cell nbgrader gives points: a test cell or a manually graded answer."""
-    return bool(cell.metadata.get("nbgrader", {}).get("grade"))
 
 
 # --- the student's objects, seen from here ----------------------------------------
