@@ -89,8 +89,8 @@ def cheated(tmp_path_factory):
     folder = sample.write_class(students, tmp / "download")
     out = tmp / "graded"
     started = time.monotonic()
-    results = {r.student: r for r in grade_class(folder, out, Settings(workers=3, cell_timeout=30, notebook_timeout=120),
-                                                  progress=False)}
+    settings = Settings(workers=3, cell_timeout=30, notebook_timeout=120)
+    results = {r.student: r for r in grade_class(folder, out, settings, progress=False)}
     seconds = time.monotonic() - started
     time.sleep(1)  # detached processes would have written their files by now
     return dict(results=results, out=out, new_files=sorted(set(mark_files(tmp)) - before),
