@@ -29,6 +29,32 @@ def pytest_runtest_logreport(report):
         _SUMMARY.extend(text for key, text in report.user_properties if key == "summary")
 
 
+# the test files that read the shared class (``graded_class``): one process runs them all, so it is graded once
+SHARED_CLASS_FILES = ("tests/test_grading.py", "tests/test_pipeline.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    outside = sorted({item.nodeid.split("::")[0] for item in items
+                      if "graded_class" in getattr(item, "fixturenames", ())} - set(SHARED_CLASS_FILES))
+    if outside:
+        raise pytest.UsageError(f"{', '.join(outside)} read the shared class: add them to SHARED_CLASS_FILES "
+                                "(tests/conftest.py), or each test process grades the class again")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Two processes run the tests (``-n 2``, pytest.ini), each a whole file at a time, the files with the most tests
+    first: a module's fixtures are made once and a notebook's cells run in order, in one kernel. The files that read
+    the shared class count as one."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedClassOnce(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::")[0]
+            return "the shared class" if path in SHARED_CLASS_FILES else path
+
+    return SharedClassOnce(config, log)
+
+
 def pytest_terminal_summary(terminalreporter):
     if _SUMMARY:
         terminalreporter.section("what the run measured")
@@ -85,10 +111,9 @@ def course(tmp_path_factory):
 
 
 # the shared class's limits: short, so that the infinite loop and the slow notebook cost little time, yet three
-# times the slowest notebook graded (about 5 s with three workers on two cores); the slow notebook sleeps 3 x 6 s.
-# Three workers: kernels wait on messages, and a third worker fills both cores (48 one-notebook students, one run:
-# 42.1 s with two workers, 37.1 s with three, 36.4 s with four)
-SETTINGS = dict(workers=3, cell_timeout=7, notebook_timeout=15, memory_limit=1 << 30)
+# times the slowest notebook graded (about 5 s on two cores busy with both test processes); the slow notebook sleeps
+# 3 x 6 s. Two workers: the other test process grades the cheats corpus at the same time, and both cores are busy
+SETTINGS = dict(workers=2, cell_timeout=7, notebook_timeout=15, memory_limit=1 << 30)
 
 
 def folder_digest(folder):

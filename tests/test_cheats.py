@@ -89,7 +89,7 @@ def cheated(tmp_path_factory):
     folder = sample.write_class(students, tmp / "download")
     out = tmp / "graded"
     started = time.monotonic()
-    settings = Settings(workers=3, cell_timeout=30, notebook_timeout=120)
+    settings = Settings(workers=2, cell_timeout=30, notebook_timeout=120)
     results = {r.student: r for r in grade_class(folder, out, settings, progress=False)}
     seconds = time.monotonic() - started
     time.sleep(1)  # detached processes would have written their files by now

@@ -177,9 +177,9 @@ def without_places(path):
 
 def test_shards_on_postgresql_killed_and_rerun_equal_one_unsharded_run_on_sqlite(class_results, packed, postgres_db,
                                                                                  tmp_path):
-    # the class: work, a mistake, blank work, and broken students (a memory hog and repaired notebooks, nothing
-    # gradable), about as many notebooks in each shard
-    chosen = [SOLVED, MISTAKE, BLANK, student_with(packed, "empty-archive")[0],
+    # the class: work (one notebook in full), a mistake, blank work, and broken students (a memory hog and repaired
+    # notebooks, nothing gradable)
+    chosen = ["after-last-graded", MISTAKE, BLANK, student_with(packed, "empty-archive")[0],
               student_with(packed, "too-much-memory")[0], student_with(packed, "not-a-notebook")[0]]
     by_shard = {k: [s for s in chosen if gradebook.shard_of(s, 2) == k] for k in (1, 2)}
     assert all(by_shard.values()), f"both shards must have students: {by_shard}"
