@@ -33,14 +33,6 @@ def pytest_runtest_logreport(report):
 SHARED_CLASS_FILES = ("tests/test_grading.py", "tests/test_pipeline.py")
 
 
-def pytest_collection_modifyitems(config, items):
-    outside = sorted({item.nodeid.split("::")[0] for item in items
-                      if "graded_class" in getattr(item, "fixturenames", ())} - set(SHARED_CLASS_FILES))
-    if outside:
-        raise pytest.UsageError(f"{', '.join(outside)} read the shared class: add them to SHARED_CLASS_FILES "
-                                "(tests/conftest.py), or each test process grades the class again")
-
-
 def pytest_xdist_make_scheduler(config, log):
     """Two processes run the tests (``-n 2``, pytest.ini), each a whole file at a time, the files with the most tests
     first: a module's fixtures are made once and a notebook's cells run in order, in one kernel. The files that read

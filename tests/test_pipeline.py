@@ -12,7 +12,7 @@ import pytest
 from autograder.samples import sample
 from autograder.samples import variants as V
 from autograder.grading.course import Course
-from conftest import SETTINGS
+from conftest import SETTINGS, SHARED_CLASS_FILES
 from autograder.grading import gradebook
 from autograder.grading.pipeline import sqlite_url
 
@@ -82,6 +82,14 @@ def test_every_notebook_of_the_shared_class_is_autograded(graded_class, summary_
     t = graded_class.timings
     summary_line(f"shared class: {len(graded_class.results)} students, {len(handed_in)} notebooks of scenarios and "
                  f"the broken ones autograded in {t['autograde']:.0f} s, feedback pages in {t.get('feedback', 0):.0f} s")
+
+
+def test_only_the_shared_class_files_read_it(request):
+    # the test process that runs these files grades the class; a reader elsewhere would grade it a second time
+    readers = {item.nodeid.split("::")[0] for item in request.session.items
+               if "graded_class" in getattr(item, "fixturenames", ())}
+    assert readers <= set(SHARED_CLASS_FILES), \
+        f"{sorted(readers - set(SHARED_CLASS_FILES))} read the shared class: add them to SHARED_CLASS_FILES (conftest)"
 
 
 def test_every_broken_case_is_graded():
