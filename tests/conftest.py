@@ -102,9 +102,9 @@ def course(tmp_path_factory):
     return c
 
 
-# the shared class's limits: short, so that the infinite loop and the slow notebook cost little time, yet three
-# times the slowest notebook graded (about 5 s on two cores busy with both test processes); the slow notebook sleeps
-# 3 x 6 s. Two workers: the other test process grades the cheats corpus at the same time, and both cores are busy
+# the shared class's limits: short, so that the infinite loop and the slow notebook cost little time, yet far above
+# the slowest notebook (lesson 5 in full, about 2 s alone), with room for both test processes sharing two cores; the
+# slow notebook sleeps 3 x 6 s. Two workers: the other test process grades the cheats corpus at the same time
 SETTINGS = dict(workers=2, cell_timeout=7, notebook_timeout=15, memory_limit=1 << 30)
 
 
