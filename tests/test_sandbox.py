@@ -2,6 +2,7 @@
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -124,3 +125,31 @@ def test_no_network_and_limits_on_memory_processes_and_file_size(probe):
 def test_its_own_process_namespace_and_nothing_survives(probe):
     assert max(probe["report"]["pids"]) < 100, "the kernel sees the machine's processes"
     assert probe["survivors"] == [], f"processes outlived grading: {probe['survivors']}"
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "none"])
+def test_a_graded_kernel_prints_nothing_on_the_graders_terminal(mode, tmp_path):
+    """ipykernel's banner for kernels not started by a notebook server ("NOTE: When using the `ipython kernel` entry
+    point, Ctrl-C will not work ... --existing kernel.json") would reach the terminal once per graded notebook."""
+    from jupyter_client import BlockingKernelClient
+    from jupyter_client.connect import write_connection_file
+
+    work, kernel_dir, socket_dir = (tmp_path / name for name in ("student", "k", "v"))
+    for folder in (work, kernel_dir, socket_dir):
+        folder.mkdir()
+    connection, _ = write_connection_file(str(kernel_dir / "kernel.json"), transport="ipc", ip=str(kernel_dir / "ipc"))
+    env = {**os.environ, **sandbox.launcher_env(mode, 1 << 30, socket_dir / "verdict.sock")}
+    kernel = subprocess.Popen([sys.executable, "-I", "-S", sandbox.__file__, "-f", connection], cwd=work, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    client = BlockingKernelClient()
+    client.load_connection_file(connection)
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        client.shutdown()
+        printed, _ = kernel.communicate(timeout=60)
+    finally:
+        client.stop_channels()
+        kernel.kill()
+    assert kernel.returncode == 0, printed
+    assert "Ctrl-C" not in printed and "--existing" not in printed, printed

@@ -185,8 +185,10 @@ def main(argv):
     kernel_dir = os.path.dirname(connection_file)
     cwd = os.getcwd()
     venv_bin = os.path.join(_environment_prefix(), "bin")
+    # parent_handle=1: the kernel's parent is its sandbox's init (or the grader), so ipykernel neither polls for it
+    # nor prints its banner for terminal-started kernels once per graded notebook
     kernel = [os.path.join(venv_bin, "python"), "-c", KERNEL_MAIN, "-f", connection_file,
-              "--HistoryManager.hist_file=:memory:", *rest]
+              "--HistoryManager.hist_file=:memory:", "--IPKernelApp.parent_handle=1", *rest]
 
     if memory > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
