@@ -149,8 +149,10 @@ def graded_class(course, packed, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("class")
     folder = sample.write_class(students, tmp / "download")
     before = folder_digest(folder)
-    # feedback pages for the whole-assignment students and the broken ones (the feedback tests read those)
-    pages = [s for s, files in students.items() if len(files) > 1] + [student_id("mistake"), student_id("tampered")]
+    # feedback pages for the solved and the blank work, the mistakes and the broken students: what the feedback
+    # tests read (the correct variants' and the warning answers' pages would be the solution's again)
+    pages = ([student_id(s) for s in ("solution", "blank", "mistake", "tampered")]
+             + [name for name, (_, files) in packed.items() if len(files) > 1])
     timings = {}
     results = grade_class(folder, tmp / "graded", Settings(**SETTINGS), progress=False, timings=timings,
                           feedback=pages)
