@@ -53,6 +53,39 @@ except OSError:
 os.remove("big.bin") if os.path.exists("big.bin") else None
 subprocess.Popen(["sh", "-c", "sleep 600; : MARK"], start_new_session=True)
 report["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+import re
+status = open("/proc/self/status").read()
+report["caps"] = {k: int(v, 16) for k, v in re.findall(r"(Cap\w+):\s*([0-9a-f]+)", status)}
+report["no_new_privs"] = int(re.search(r"NoNewPrivs:\s*(\d)", status).group(1))
+report["ppid"] = os.getppid()
+report["fds"], report["sockets"] = [], []
+for fd in os.listdir("/proc/self/fd"):
+    try:
+        report["fds"].append(os.readlink(f"/proc/self/fd/{fd}"))
+        s = socket.socket(fileno=os.dup(int(fd)))
+    except OSError:
+        continue
+    with s:
+        for name in ("getsockname", "getpeername"):
+            try:
+                report["sockets"].append(str(getattr(s, name)()))
+            except OSError:
+                pass
+# every kernel's run folder and the zygote's folder that this process's memory names
+traces = set()
+with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
+    for line in maps:
+        span, perms = line.split()[:2]
+        lo, hi = (int(x, 16) for x in span.split("-"))
+        if "r" not in perms or hi - lo > 1 << 28:
+            continue
+        try:
+            mem.seek(lo)
+            chunk = mem.read(hi - lo)
+        except (OSError, ValueError, OverflowError):
+            continue
+        traces.update(m.decode() for m in re.findall(rb"/tmp/bn-(?:z-)?[A-Za-z0-9_]{8}", chunk))
+report["traces"] = sorted(traces)
 with open("probe.json", "w") as f:
     json.dump(report, f)
 '''
@@ -85,7 +118,7 @@ def probe(tmp_path_factory):
     nb.cells.insert(1, nbformat.v4.new_code_cell(code))
     course.submit("prober", {name: nb})
     with listener:
-        course.autograde(student="prober")
+        course.autograde()  # the neighbour again, then the prober: one grading process, as in a class
     time.sleep(0.5)
     report = json.loads((course.autograded_dir("prober") / "probe.json").read_text())
     survivors = [p.pid for p in psutil.process_iter(["cmdline"]) if mark in " ".join(p.info["cmdline"] or [])]
@@ -120,6 +153,19 @@ def test_no_network_and_limits_on_memory_processes_and_file_size(probe):
     assert report["limits"]["RLIMIT_FSIZE"] == sandbox.FILE_SIZE_LIMIT and report["big_file"] is False
     if os.geteuid() == 0:
         assert report["uid"] != 0, "the kernel runs as root"
+
+
+def test_no_capability_no_inherited_descriptor_and_no_other_kernels_traces(probe):
+    """Whether started by bwrap or forked from the zygote (as root): a kernel holds no privilege, no descriptor of
+    the grader's, and nothing in its memory names another kernel's folder or the zygote's."""
+    report = probe["report"]
+    assert report["caps"] and not any(report["caps"].values()), report["caps"]
+    assert report["no_new_privs"] == 1
+    assert not [f for f in report["fds"] + report["sockets"] if "bn-z-" in f or "zygote" in f], report["fds"]
+    own = [t for t in report["traces"] if report["cwd"] and "bn-z-" not in t]
+    assert len(own) == 1 and not [t for t in report["traces"] if "bn-z-" in t], report["traces"]
+    if os.geteuid() == 0:
+        assert report["ppid"] == 0, "as root, the probe's kernel was not forked from the zygote"
 
 
 def test_its_own_process_namespace_and_nothing_survives(probe):

@@ -29,6 +29,7 @@ PACKAGE = os.path.dirname(HERE)                          # autograder/
 CLIENT_FILES = ("__init__.py", "client.py", "wire.py")    # all of the grader that a kernel sees
 CLIENT_ROOT = "/opt/batchnorm"                           # where they appear inside the sandbox
 SOCKET_ENV = "BATCHNORM_VERDICT_SOCKET"                  # as in autograder.client
+ZYGOTE_ENV = "BATCHNORM_ZYGOTE"                          # the socket of the grading worker's zygote (zygote.py)
 FILE_SIZE_LIMIT = 64 * 2 ** 20
 PROCESS_LIMIT = 256                                      # tasks (threads count) of the sandbox's user
 SANDBOX_UID_BASE = 60000
@@ -46,11 +47,13 @@ def _environment_prefix():
     return venv if os.path.exists(os.path.join(venv, "pyvenv.cfg")) else sys.prefix
 
 
-def launcher_env(mode, memory_limit, socket_path, matplotlib_template=None):
+def launcher_env(mode, memory_limit, socket_path, matplotlib_template=None, zygote=None):
     """The environment of the launcher (kernelspec ``env``)."""
     env = {"BATCHNORM_SANDBOX": mode, "BATCHNORM_KERNEL_MEMORY": str(memory_limit), SOCKET_ENV: str(socket_path)}
     if matplotlib_template:
         env["BATCHNORM_MPL_TEMPLATE"] = str(matplotlib_template)
+    if zygote:
+        env[ZYGOTE_ENV] = str(zygote)
     return env
 
 
@@ -216,8 +219,47 @@ def main(argv):
     mpl = _matplotlib_config(kernel_dir, uid)
     if mpl:
         env["MPLCONFIGDIR"] = mpl
+    zygote = os.environ.get(ZYGOTE_ENV)
+    if zygote and uid is not None:
+        limits = {"RLIMIT_AS": memory, "RLIMIT_FSIZE": FILE_SIZE_LIMIT, "RLIMIT_CORE": 0, "RLIMIT_NPROC": tasks}
+        request = {"args": kernel[3:], "env": env, "cwd": cwd, "uid": uid,
+                   "limits": {k: v for k, v in limits.items() if k != "RLIMIT_AS" or v > 0}}
+        sys.exit(_forked_kernel(zygote, request, cwd, kernel_dir, os.path.dirname(socket_path), uid))
     args = bwrap_command(kernel, env, cwd, kernel_dir, os.path.dirname(socket_path), uid)
     os.execvp(args[0], args)
+
+
+def _forked_kernel(zygote, request, cwd, kernel_dir, socket_dir, uid):
+    """The sandbox with a placeholder inside, the kernel forked into it by the zygote; bwrap's exit status.
+
+    This process stays the kernel's process for jupyter_client: killing it kills bwrap (``--die-with-parent``),
+    and with bwrap everything in the sandbox.
+    """
+    import json
+    import socket
+    status_r, status_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    # the placeholder says "ready" once bwrap has built the sandbox (mounts, root, user), then waits to be killed
+    placeholder = ["/bin/sh", "-c", f"echo ready >&{ready_w}; exec sleep infinity {ready_w}>&-"]
+    args = bwrap_command(placeholder, {"PATH": "/usr/bin:/bin"}, cwd, kernel_dir, socket_dir, uid)
+    args[1:1] = ["--json-status-fd", str(status_w)]
+    bwrap = subprocess.Popen(args, pass_fds=(status_w, ready_w), stdin=subprocess.DEVNULL)
+    os.close(status_w)
+    os.close(ready_w)
+    with os.fdopen(status_r) as status, os.fdopen(ready_r) as ready:
+        started = json.loads(status.readline() or "{}")
+        if "child-pid" not in started or ready.readline().strip() != "ready":
+            bwrap.kill()
+            return f"the sandbox did not start (bwrap exit status {bwrap.wait()})"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(zygote)
+            request["holder"] = started["child-pid"]
+            socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
+            conn.shutdown(socket.SHUT_WR)
+            if conn.makefile().readline().strip() != "started":
+                bwrap.kill()
+                return "the zygote did not start the kernel"
+        return bwrap.wait()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from nbgrader.utils import determine_grade
 from traitlets import Bool, Enum, Integer
 
 from .. import wire
-from . import sandbox
+from . import sandbox, zygote
 from .notebooks import is_graded
 
 KERNEL = "batchnorm-graded"
@@ -362,6 +362,38 @@ def matplotlib_template():
     return _MPL_TEMPLATE
 
 
+_ZYGOTE = None
+
+
+def zygote_socket():
+    """The socket of this grading process's zygote (zygote.py), started on first use and again if it died."""
+    global _ZYGOTE
+    if _ZYGOTE is None or _ZYGOTE["process"].poll() is not None:
+        folder = tempfile.mkdtemp(prefix="bn-z-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        path = os.path.join(folder, "zygote.sock")
+        venv_bin = os.path.join(sandbox._environment_prefix(), "bin")
+        env = sandbox.kernel_env("bwrap", venv_bin, "", "/tmp")
+        # what a kernel's environment has when it imports matplotlib: the font cache, ipykernel's default backend
+        env.update(MPLCONFIGDIR=matplotlib_template(), MPLBACKEND="module://matplotlib_inline.backend_inline")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:  # handed over: the zygote never sees path
+            server.bind(path)
+            server.listen(64)
+            process = subprocess.Popen([os.path.join(venv_bin, "python"), zygote.__file__, str(server.fileno())],
+                                       cwd="/", env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       pass_fds=(server.fileno(),))
+        if process.stdout.readline().strip() != b"ready":
+            process.kill()
+            raise RuntimeError("the kernels' zygote did not start")
+
+        def stop(process=process, folder=folder):
+            process.kill()
+            process.wait()
+            shutil.rmtree(folder, ignore_errors=True)
+        atexit.register(stop)
+        _ZYGOTE = {"process": process, "path": path}
+    return _ZYGOTE["path"]
+
+
 class VerdictExecute(Execute):
     """nbgrader's Execute, with a verdict server for the notebook and the kernel in the sandbox."""
 
@@ -371,6 +403,8 @@ class VerdictExecute(Execute):
     shutdown_kernel = Enum(["graceful", "immediate"], "immediate").tag(config=True)
     stop_after_last_graded = Bool(True, help="leave the code cells after the last graded cell unrun: "
                                              "no score depends on them").tag(config=True)
+    zygote = Bool(True, help="fork sandboxed kernels from a process that has imported ipykernel, numpy and "
+                             "matplotlib (zygote.py; only where the grader runs as root)").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         graded = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and is_graded(c)]
@@ -389,13 +423,17 @@ class VerdictExecute(Execute):
             self._server.close()
             shutil.rmtree(self._run, ignore_errors=True)
 
+    def forks_kernels(self):
+        return self.zygote and self.sandbox == "bwrap" and os.geteuid() == 0
+
     def create_kernel_manager(self):
         spec = self._run / "spec" / KERNEL
         spec.mkdir()
         (spec / "kernel.json").write_text(json.dumps({
             "argv": [sys.executable, "-I", "-S", sandbox.__file__, "-f", "{connection_file}"],
             "display_name": "Python 3 (graded)", "language": "python", "interrupt_mode": "message",
-            "env": sandbox.launcher_env(self.sandbox, self.memory_limit, self._server.path, matplotlib_template()),
+            "env": sandbox.launcher_env(self.sandbox, self.memory_limit, self._server.path, matplotlib_template(),
+                                        zygote_socket() if self.forks_kernels() else None),
         }))
         self.kernel_name = KERNEL
         km = super().create_kernel_manager()
