@@ -89,9 +89,9 @@ def cheated(tmp_path_factory):
     folder = sample.write_class(students, tmp / "download")
     out = tmp / "graded"
     started = time.monotonic()
-    # the slowest honest-looking cheat takes under 10 s; zygote_inherited_fds jams its own kernel's channels and
-    # waits for the notebook's deadline, so the deadline is what it costs
-    settings = Settings(workers=2, cell_timeout=30, notebook_timeout=45)
+    # the slowest other cheat takes under 10 s (its searches have 3-4 s budgets); zygote_inherited_fds jams its own
+    # kernel's channels and waits for the notebook's deadline, so the deadline is what it costs
+    settings = Settings(workers=2, cell_timeout=20, notebook_timeout=30)
     results = {r.student: r for r in grade_class(folder, out, settings, progress=False)}
     seconds = time.monotonic() - started
     time.sleep(1)  # detached processes would have written their files by now
