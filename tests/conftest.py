@@ -33,10 +33,21 @@ def pytest_runtest_logreport(report):
 SHARED_CLASS_FILES = ("tests/test_grading.py", "tests/test_pipeline.py")
 
 
+# then the slowest of the other files: the many quick ones (unit tests, nbval's notebook cells) come last and keep
+# both processes busy to the end, rather than one slow test running alone (pytest.ini: --no-loadscope-reorder)
+SLOW_FILES = SHARED_CLASS_FILES + ("tests/test_cheats.py", "tests/test_student_release.py", "tests/test_exchange.py",
+                                   "tests/test_release.py", "tests/test_browser.py", "tests/test_sandbox.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {path: i for i, path in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """Two processes run the tests (``-n 2``, pytest.ini), each a whole file at a time, the files with the most tests
-    first: a module's fixtures are made once and a notebook's cells run in order, in one kernel. The files that read
-    the shared class count as one."""
+    """Two processes run the tests (``-n 2``, pytest.ini), each a whole file at a time, in the order of
+    ``SLOW_FILES``: a module's fixtures are made once and a notebook's cells run in order, in one kernel. The files
+    that read the shared class count as one."""
     from xdist.scheduler import LoadScopeScheduling
 
     class SharedClassOnce(LoadScopeScheduling):
