@@ -108,7 +108,6 @@ def _kernel(request, stdio, root):
 def _fresh_process_state():
     """What a new process would have that a fork does not: its own random state, import caches and matplotlib
     folder."""
-    import importlib
     import matplotlib
     import numpy.random
     sys.path_importer_cache.clear()  # the zygote's view of the folders on sys.path, not the sandbox's
@@ -159,7 +158,7 @@ def main(listening_fd):
         importlib.import_module(name)
     if len(os.listdir("/proc/self/task")) != 1:
         sys.exit("the zygote must be single-threaded to fork kernels")
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the children reap themselves
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # its children are reaped by the kernel, never waited for
     server = socket.socket(fileno=listening_fd)
     print("ready", flush=True)
     while True:
