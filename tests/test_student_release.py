@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import venv
 import zipfile
 from pathlib import Path
@@ -89,23 +90,33 @@ def test_release_works_in_a_fresh_venv_made_from_its_requirements_alone(student_
     folder = home / ASSIGNMENT
     env = {"PATH": f"{tmp_path / 'venv' / 'bin'}:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1", "MPLBACKEND": "agg"}
-    for key in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CONFIG_FILE"):
+    # where the installer finds packages, and the certificates and proxies it needs to reach them
+    for key in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CONFIG_FILE", "UV_INDEX_URL",
+                "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "HTTP_PROXY",
+                "NO_PROXY", "https_proxy", "http_proxy", "no_proxy"):
         if key in os.environ:
             env[key] = os.environ[key]
     # the wheels `make` already downloaded: what is installed is the same, only the download is saved
     env["PIP_CACHE_DIR"] = os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
+    env["UV_CACHE_DIR"] = os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
     venv.create(tmp_path / "venv", with_pip=True)
     py = str(tmp_path / "venv" / "bin" / "python")
 
-    def run(*args):
-        proc = subprocess.run([py, *args], cwd=folder, env=env, capture_output=True, text=True)
+    def run(*args, program=py):
+        proc = subprocess.run([program, *args], cwd=folder, env=env, capture_output=True, text=True)
         assert proc.returncode == 0, f"{args}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
         return proc.stdout
 
-    run("-m", "pip", "install", "--quiet", "--no-compile", "-r", "requirements.txt")  # bytecode is made on import
+    # the installer that made .venv (the Makefile's pinned uv, else pip), so that it installs from its own cache; the
+    # pins are the whole closure either way (checked below), so both install the same packages
+    uv = Path(sys.executable).parent / "uv"
+    if uv.exists():
+        run("pip", "install", "--quiet", "--python", py, "-r", "requirements.txt", program=str(uv))
+    else:
+        run("-m", "pip", "install", "--quiet", "--no-compile", "-r", "requirements.txt")  # bytecode made on import
     installed = {d["name"].lower().replace("_", "-") for d in json.loads(run("-m", "pip", "list", "--format=json"))}
     assert installed - {"pip"} == set(pins((folder / "requirements.txt").read_text())), \
-        "the student requirements are not the whole closure: pip installed more, or less"
+        "the student requirements are not the whole closure: the installer added packages, or left some out"
     proc = subprocess.run([py, "-c", "import autograder"], cwd=folder, env=env, capture_output=True)
     assert proc.returncode != 0, "the grader is importable from the student's environment"
 
