@@ -112,3 +112,23 @@ def test_cells_after_the_last_graded_cell_are_not_run(graded, graded_class):
     assert [o.get("text") for o in after[0].outputs] == [NOT_RUN_AFTER_LAST]
     assert all(c.outputs == [] for c in after[1:])
     assert any(c.outputs for c in code[:last + 1] if not is_graded(c)), "the cells before it ran"
+
+
+def test_a_new_gradebook_is_stamped_with_the_alembic_head_nbgrader_would_get(tmp_path, monkeypatch):
+    # the head is read in this process (course.alembic_head_in_process); nbgrader's own way runs `alembic heads`
+    import os
+    import sys
+
+    import nbgrader.api
+    import sqlalchemy as sa
+
+    from autograder.grading import gradebook
+
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with gradebook.nbgrader_gradebook(url):
+        pass
+    assert nbgrader.api.get_alembic_version.in_process
+    with sa.create_engine(url).connect() as conn:
+        (stamped,) = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
+    monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]))
+    assert stamped == nbgrader.api.get_alembic_version.by_subprocess()

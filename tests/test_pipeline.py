@@ -262,6 +262,12 @@ def test_feedback_shows_failures_but_not_hidden_tests(class_results):
     assert "Likely mistake" in mistake.read_text()
 
 
+def test_nbgrader_export_csv_is_what_nbgrader_export_writes(graded_class, tmp_path):
+    # the pipeline runs nbgrader's CSV export plugin in its own process (gradebook.nbgrader_export)
+    graded_class.course.export(tmp_path / "by_nbgrader.csv")
+    assert (graded_class.out / "nbgrader_export.csv").read_text() == (tmp_path / "by_nbgrader.csv").read_text()
+
+
 def test_report_lists_what_needs_a_look(class_results, packed):
     out = class_results["_out"]
     report = (out / "report.txt").read_text()

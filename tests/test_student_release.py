@@ -99,7 +99,10 @@ def test_release_works_in_a_fresh_venv_made_from_its_requirements_alone(student_
     # the wheels `make` already downloaded: what is installed is the same, only the download is saved
     env["PIP_CACHE_DIR"] = os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
     env["UV_CACHE_DIR"] = os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
-    venv.create(tmp_path / "venv", with_pip=True)
+    # the installer that made .venv (the Makefile's pinned uv, else pip), so that it installs from its own cache; the
+    # pins are the whole closure either way (checked below), so both install the same packages
+    uv = Path(sys.executable).parent / "uv"
+    venv.create(tmp_path / "venv", with_pip=not uv.exists())
     py = str(tmp_path / "venv" / "bin" / "python")
 
     def run(*args, program=py):
@@ -107,14 +110,13 @@ def test_release_works_in_a_fresh_venv_made_from_its_requirements_alone(student_
         assert proc.returncode == 0, f"{args}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
         return proc.stdout
 
-    # the installer that made .venv (the Makefile's pinned uv, else pip), so that it installs from its own cache; the
-    # pins are the whole closure either way (checked below), so both install the same packages
-    uv = Path(sys.executable).parent / "uv"
     if uv.exists():
         run("pip", "install", "--quiet", "--python", py, "-r", "requirements.txt", program=str(uv))
+        listed = run("pip", "list", "--python", py, "--format=json", program=str(uv))
     else:
         run("-m", "pip", "install", "--quiet", "--no-compile", "-r", "requirements.txt")  # bytecode made on import
-    installed = {d["name"].lower().replace("_", "-") for d in json.loads(run("-m", "pip", "list", "--format=json"))}
+        listed = run("-m", "pip", "list", "--format=json")
+    installed = {d["name"].lower().replace("_", "-") for d in json.loads(listed)}
     assert installed - {"pip"} == set(pins((folder / "requirements.txt").read_text())), \
         "the student requirements are not the whole closure: the installer added packages, or left some out"
     proc = subprocess.run([py, "-c", "import autograder"], cwd=folder, env=env, capture_output=True)

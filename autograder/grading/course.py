@@ -27,6 +27,34 @@ def default_db_url(root):
     return f"sqlite:///{Path(root).resolve() / 'build' / 'gradebook.db'}"
 
 
+def alembic_head_in_process():
+    """Make nbgrader read its schema's revision in this process when it creates a gradebook.
+
+    nbgrader stamps every new gradebook with the head revision of its own alembic scripts, which
+    ``nbgrader.api.get_alembic_version`` gets by running ``alembic heads`` in a subprocess: about 3 core-s
+    (a Python start and alembic's imports) per gradebook. alembic's own API gives the same head here in 0.1 s
+    (``tests/test_grading.py`` compares the two). Called before any gradebook is opened (``configure``,
+    ``gradebook``).
+    """
+    import nbgrader.api
+    import nbgrader.dbutil
+
+    if getattr(nbgrader.api.get_alembic_version, "in_process", False):
+        return
+    original = nbgrader.api.get_alembic_version
+
+    def head():
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", nbgrader.dbutil.ALEMBIC_DIR)
+        return ScriptDirectory.from_config(config).get_current_head()
+
+    head.in_process, head.by_subprocess = True, original
+    nbgrader.api.get_alembic_version = head
+
+
 def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandbox="auto",
               memory_limit=2 * 2 ** 30, verdicts=True, exchange_root=None, stop_after_last_graded=True):
     """Apply the course's nbgrader settings to the traitlets config ``c`` for a course at ``root``.
@@ -47,6 +75,7 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandb
     from .feedback import HideHiddenTests
     from .verdicts import ApplyVerdicts, VerdictExecute
 
+    alembic_head_in_process()
     root = Path(root).resolve()
     cd = c.CourseDirectory
     cd.root = str(root)

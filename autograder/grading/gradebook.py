@@ -125,6 +125,28 @@ def exclusive(db_url):
     engine.dispose()
 
 
+@contextlib.contextmanager
+def nbgrader_gradebook(db_url):
+    """nbgrader's ``Gradebook`` on ``db_url`` (created if new), without SQLAlchemy's chatter from its queries."""
+    from nbgrader.api import Gradebook
+
+    from .course import alembic_head_in_process
+
+    alembic_head_in_process()
+    with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
+        warnings.simplefilter("ignore")
+        yield gb
+
+
+def nbgrader_export(db_url, path):
+    """nbgrader's own CSV of the gradebook at ``path``, as ``nbgrader export --to=path`` writes it (its plugin, run
+    here rather than in a new nbgrader process)."""
+    from nbgrader.plugins import CsvExportPlugin
+
+    with nbgrader_gradebook(db_url) as gb:
+        CsvExportPlugin(to=str(path)).export(gb)
+
+
 def create_tables(db_url):
     engine = _engine(db_url)
     METADATA.create_all(engine)
@@ -133,14 +155,13 @@ def create_tables(db_url):
 
 def forget(db_url, students):
     """Delete every row of these students, ours and nbgrader's, before they are graded (again)."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     engine = _engine(db_url)
     with engine.begin() as conn:
         conn.execute(RESULTS.delete().where(RESULTS.c.student.in_(list(students))))
     engine.dispose()
-    with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
-        warnings.simplefilter("ignore")  # SQLAlchemy chatter from nbgrader's queries
+    with nbgrader_gradebook(db_url) as gb:
         for student in students:
             try:
                 gb.remove_submission(ASSIGNMENT, student)
@@ -217,10 +238,7 @@ def prepare(db_url, course, points_of_source):
 
 def points(db_url):
     """{notebook: {grade_id: max points}} of the assignment, as the gradebook knows it."""
-    from nbgrader.api import Gradebook
-
-    with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
-        warnings.simplefilter("ignore")
+    with nbgrader_gradebook(db_url) as gb:
         assignment = gb.find_assignment(ASSIGNMENT)
         return {nb.name: {c.name: float(c.max_score) for c in sorted(nb.grade_cells, key=lambda c: c.id)}
                 for nb in sorted(assignment.notebooks, key=lambda nb: nb.name)}
@@ -228,11 +246,8 @@ def points(db_url):
 
 def scores(db_url):
     """{student: {notebook: {grade_id: (score, max_score)}}} from nbgrader's tables."""
-    from nbgrader.api import Gradebook
-
     out = {}
-    with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
-        warnings.simplefilter("ignore")
+    with nbgrader_gradebook(db_url) as gb:
         for submission in gb.assignment_submissions(ASSIGNMENT):
             out[submission.student.id] = {nb.name: {g.name: (g.score, g.max_score) for g in nb.grades}
                                           for nb in submission.notebooks}

@@ -302,7 +302,7 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
     gradebook.shard_finished(db_url, shard_name)
     ordered, _ = gradebook.load(db_url, students={s.id for s in students})
     write_outputs(out_dir, ordered, points, sandboxed=settings.sandbox)
-    course.export(out_dir / "nbgrader_export.csv")  # nbgrader's own CSV, for tools that expect it
+    gradebook.nbgrader_export(db_url, out_dir / "nbgrader_export.csv")  # nbgrader's own CSV, for tools that expect it
     return ordered
 
 
