@@ -40,8 +40,18 @@ def search_roots(out_dir):
     return sorted(r for r in roots if r.exists())
 
 
-def mark_files(out_dir):
-    """Files named with the cheats' mark, outside the students' own folders (and nbgrader's copies of them)."""
+def changed_since(path, since):
+    """Whether ``path`` was made or changed at ``since`` or later: its ctime, which no unprivileged process can set
+    back (a second of slack for the file system's coarse clock)."""
+    try:
+        return os.lstat(path).st_ctime >= since - 1
+    except OSError:
+        return False
+
+
+def mark_files(out_dir, since):
+    """Files named with the cheats' mark, made or changed since ``since``, outside the students' own folders (and
+    nbgrader's copies of them)."""
     build = out_dir / "graded" / "course" / "build"
     own = {build / "autograded", build / "feedback"}
     found = []
@@ -49,7 +59,7 @@ def mark_files(out_dir):
         for folder, dirs, files in os.walk(root, onerror=lambda err: None):
             dirs[:] = [d for d in dirs if not (Path(folder) / d in own or d in ("proc", ".git"))]
             found += [os.path.join(folder, n) for n in files + dirs if C.MARK in n]
-    return sorted(set(found))
+    return sorted(p for p in set(found) if changed_since(p, since))
 
 
 def survivors():
@@ -77,7 +87,7 @@ def source_lines():
 @pytest.fixture(scope="module")
 def cheated(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cheats")
-    before = set(mark_files(tmp))
+    since = time.time()
     base = sample.honest_bases(sample.Sample(ROOT / "course" / "batchnorm", ROOT / "solutions" / "batchnorm"))
     students = {}
     for name in HONEST:
@@ -95,7 +105,7 @@ def cheated(tmp_path_factory):
     results = {r.student: r for r in grade_class(folder, out, settings, progress=False)}
     seconds = time.monotonic() - started
     time.sleep(1)  # detached processes would have written their files by now
-    return dict(results=results, out=out, new_files=sorted(set(mark_files(tmp)) - before),
+    return dict(results=results, out=out, new_files=mark_files(tmp, since),
                 survivors=survivors(), seconds=seconds, students=len(students))
 
 

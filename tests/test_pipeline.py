@@ -262,6 +262,16 @@ def test_feedback_shows_failures_but_not_hidden_tests(class_results):
     assert "Likely mistake" in mistake.read_text()
 
 
+def test_the_pipelines_release_is_what_the_generate_assignment_command_makes(graded_class, course):
+    # the pipeline generates the assignment with nbgrader's API in its own process (Course.generate_here); the
+    # session's course ran the `nbgrader generate_assignment` command
+    mine, theirs = graded_class.course.release_dir, course.release_dir
+    names = sorted(p.name for p in theirs.iterdir())
+    assert sorted(p.name for p in mine.iterdir()) == names
+    for name in names:
+        assert (mine / name).read_bytes() == (theirs / name).read_bytes(), name
+
+
 def test_nbgrader_export_csv_is_what_nbgrader_export_writes(graded_class, tmp_path):
     # the pipeline runs nbgrader's CSV export plugin in its own process (gradebook.nbgrader_export)
     graded_class.course.export(tmp_path / "by_nbgrader.csv")

@@ -185,6 +185,21 @@ class Course:
         """The student release in ``course/``; db=False leaves the gradebook alone (another shard filled it)."""
         return self.nbgrader("generate_assignment", ASSIGNMENT, "--force", *([] if db else ["--no-db"]))
 
+    def generate_here(self, db=True):
+        """``generate``, by nbgrader's API in this process with the course's own ``nbgrader_config.py``: what the
+        command does, without a new Python that imports nbgrader (about 2 core-s). Raise NbgraderError on failure."""
+        from nbgrader.apps import NbGraderAPI
+        from traitlets.config.loader import PyFileConfigLoader
+
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        config.GenerateAssignment.no_database = not db
+        config.NbGraderAPI.log_level = "WARN"
+        result = NbGraderAPI(config=config).generate_assignment(ASSIGNMENT, force=True, create=True)
+        if not result.get("success"):
+            raise NbgraderError(f"nbgrader generate_assignment failed in {self.root}:\n{result.get('log', '')[-3000:]}"
+                                f"\n{result.get('error', '')[-6000:]}")
+        return result
+
     def submit(self, student, notebooks, files=None):
         """Place a student's notebooks (name -> NotebookNode) and files (name -> bytes) in build/submitted."""
         import nbformat

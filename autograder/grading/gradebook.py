@@ -226,13 +226,13 @@ def prepare(db_url, course, points_of_source):
     except Exception:  # no tables yet, or no assignment
         known = None
     if known:
-        course.generate(db=False)
+        course.generate_here(db=False)
         if known != points_of_source:
             raise OtherAssignment(f"the gradebook {sa.engine.make_url(db_url).render_as_string()} holds another "
                                   "version of the assignment (other notebooks, test cells or points): grade into a "
                                   "new gradebook (--db-url, or a new --out for the default SQLite one)")
     else:
-        course.generate()
+        course.generate_here()
     create_tables(db_url)
 
 

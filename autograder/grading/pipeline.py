@@ -31,7 +31,7 @@ import psutil
 from . import gradebook, intake, sandbox
 from .course import ASSIGNMENT, Course, default_db_url
 from .gradebook import Result  # noqa: F401 (the pipeline's results are the gradebook's)
-from .verdicts import FAILED, NOT_RUN
+from .verdicts import FAILED, NOT_RUN, matplotlib_template
 
 NO_SANDBOX_WARNING = "WARNING: graded WITHOUT a sandbox: student code ran with the grader's rights"
 
@@ -57,7 +57,7 @@ def sqlite_url(root):
 
 # --- workers -------------------------------------------------------------------
 
-def _worker(conn, root, db_url, cell_timeout, sandboxed, memory_limit):
+def _worker(conn, root, db_url, cell_timeout, sandboxed, memory_limit, mpl_template):
     """Grade tasks received on ``conn`` until told to stop; nbgrader is imported once.
 
     A task is (kind, student, notebooks): one student's notebooks are graded one after
@@ -71,6 +71,7 @@ def _worker(conn, root, db_url, cell_timeout, sandboxed, memory_limit):
 
     from .course import configure
 
+    matplotlib_template(shared=mpl_template)
     config = Config()
     configure(config, root=root, db_url=db_url, cell_timeout=cell_timeout,
               sandbox="bwrap" if sandboxed else "none", memory_limit=memory_limit)
@@ -97,7 +98,8 @@ class Pool:
     """Worker processes, one student at a time each; a notebook past its deadline kills its worker."""
 
     def __init__(self, size, root, db_url, cell_timeout, sandboxed, memory_limit):
-        self.args = (str(root), db_url, cell_timeout, sandboxed, memory_limit)
+        # the kernels' matplotlib folder is built once, here, for every worker (verdicts.matplotlib_template)
+        self.args = (str(root), db_url, cell_timeout, sandboxed, memory_limit, matplotlib_template())
         self.context = multiprocessing.get_context("spawn")
         self.workers = [self._start() for _ in range(size)]
 

@@ -345,13 +345,17 @@ class VerdictServer:
 _MPL_TEMPLATE = None
 
 
-def matplotlib_template():
+def matplotlib_template(shared=None):
     """A matplotlib config folder with its font cache built, once per grading process.
 
     Each kernel gets its own copy (sandbox.py), so that kernels share nothing and none
-    spends half a second rebuilding the cache in its empty home folder.
+    spends half a second rebuilding the cache in its empty home folder. ``shared``: the
+    folder the process that started this one built (the pipeline's workers use their
+    parent's, which outlives them), used from now on instead of building another.
     """
     global _MPL_TEMPLATE
+    if shared is not None and os.path.isdir(shared):
+        _MPL_TEMPLATE = shared
     if _MPL_TEMPLATE is None:
         folder = tempfile.mkdtemp(prefix="bn-mpl-")
         env = dict(os.environ, MPLCONFIGDIR=folder)
