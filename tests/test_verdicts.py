@@ -92,3 +92,45 @@ def test_outside_grading_the_checks_run_in_process(monkeypatch):
 def test_the_launcher_names_the_socket_as_the_client_reads_it():
     # sandbox.py runs with the standard library only, so it cannot import the client's constant
     assert sandbox.SOCKET_ENV == client.SOCKET_ENV
+
+
+def test_a_graded_kernels_client_is_ready_with_nothing_of_kernel_info_left_for_the_first_cell(tmp_path):
+    """PromptKernelClient does not wait for iopub to fall silent, as jupyter_client does: it is ready once the
+    kernel_info request's idle status is in, so the first message the first cell sees on iopub is its own."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    from jupyter_client.connect import write_connection_file
+
+    from autograder.grading.verdicts import PromptKernelClient
+
+    work, kernel_dir, socket_dir = (tmp_path / name for name in ("student", "k", "v"))
+    for folder in (work, kernel_dir, socket_dir):
+        folder.mkdir()
+    connection, _ = write_connection_file(str(kernel_dir / "kernel.json"), transport="ipc", ip=str(kernel_dir / "ipc"))
+    env = {**os.environ, **sandbox.launcher_env("none", 1 << 30, socket_dir / "verdict.sock")}
+    kernel = subprocess.Popen([sys.executable, "-I", "-S", sandbox.__file__, "-f", connection], cwd=work, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = PromptKernelClient()
+    client.load_connection_file(connection)
+    client.start_channels()
+
+    async def first_cell():
+        await client.wait_for_ready(timeout=60)
+        msg_id = client.execute("print('first cell')")
+        seen = []
+        while not (seen and seen[-1] == (msg_id, "status", "idle")):
+            msg = await client.get_iopub_msg(timeout=30)
+            seen.append((msg["parent_header"].get("msg_id"), msg["msg_type"], msg["content"].get("execution_state")))
+        return msg_id, seen
+
+    try:
+        msg_id, seen = asyncio.run(first_cell())
+    finally:
+        client.stop_channels()
+        kernel.kill()
+        kernel.wait()
+    assert [m for m, _, _ in seen] == [msg_id] * len(seen), seen
+    assert ("stream" in [t for _, t, _ in seen]) and seen[0][1:] == ("status", "busy"), seen

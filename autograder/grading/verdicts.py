@@ -25,10 +25,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 import numpy as np
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import determine_grade
@@ -398,6 +401,45 @@ def zygote_socket():
     return _ZYGOTE["path"]
 
 
+class PromptKernelClient(AsyncKernelClient):
+    """jupyter_client's client for a graded kernel, ready as soon as the kernel has answered ``kernel_info`` and the
+    request's idle status has come in on iopub (so iopub is connected, and the request's messages are all in).
+
+    jupyter_client's own ``wait_for_ready`` then waits for 0.2 s of silence on iopub: a fifth of a second of every
+    notebook's time, during which the grader does nothing. A message left over from before the first cell would do no
+    harm either way: nbclient keeps only the messages whose parent is the cell it runs.
+    """
+
+    async def wait_for_ready(self, timeout=None):
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            msg_id = self.kernel_info()
+            try:
+                reply = await self._async_recv_reply(msg_id, timeout=1)
+            except TimeoutError:
+                reply = None
+            if reply is not None and await self._iopub_idle(msg_id, timeout=0.5):
+                self._handle_kernel_info_reply(reply)
+                return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+    async def _iopub_idle(self, msg_id, timeout):
+        """Whether the idle status of request ``msg_id`` arrives on iopub within ``timeout`` seconds."""
+        end = time.monotonic() + timeout
+        while (left := end - time.monotonic()) > 0:
+            try:
+                msg = await self._async_get_iopub_msg(timeout=left)
+            except Empty:
+                return False
+            if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
+                    and msg["content"].get("execution_state") == "idle"):
+                return True
+        return False
+
+
 class VerdictExecute(Execute):
     """nbgrader's Execute, with a verdict server for the notebook and the kernel in the sandbox."""
 
@@ -442,6 +484,7 @@ class VerdictExecute(Execute):
         self.kernel_name = KERNEL
         km = super().create_kernel_manager()
         km.kernel_spec_manager = KernelSpecManager(kernel_dirs=[str(self._run / "spec")])
+        km.client_factory = PromptKernelClient
         # Unix sockets in a folder the sandbox shares: the kernel has no network, and kernels
         # started at the same moment never collide on a port
         km.transport = "ipc"
