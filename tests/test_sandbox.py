@@ -98,7 +98,6 @@ def probe(tmp_path_factory):
     release = read_notebooks(course.release_dir)
     name = "01_axis_means_keepdims"
     course.submit("neighbour", {name: release[name]})
-    course.autograde(student="neighbour")
     mark = f"bn-probe-{uuid.uuid4().hex[:8]}"
     host_tmp = f"/tmp/{mark}"
     secrets = {"solutions": str(course.source_dir), "oracle": str(ROOT / "autograder" / "oracle"),
@@ -118,8 +117,9 @@ def probe(tmp_path_factory):
     nb.cells.insert(1, nbformat.v4.new_code_cell(code))
     course.submit("prober", {name: nb})
     with listener:
-        course.autograde()  # the neighbour again, then the prober: one grading process, as in a class
+        course.autograde()  # the neighbour, then the prober (nbgrader's order): one grading process, as in a class
     time.sleep(0.5)
+    assert course.autograded_dir("neighbour").is_dir(), "the neighbour was not graded"
     report = json.loads((course.autograded_dir("prober") / "probe.json").read_text())
     survivors = [p.pid for p in psutil.process_iter(["cmdline"]) if mark in " ".join(p.info["cmdline"] or [])]
     return dict(report=report, secrets=secrets, writes=writes, course=course, host_tmp=host_tmp,
