@@ -178,15 +178,11 @@ def test_a_graded_kernel_prints_nothing_on_the_graders_terminal(mode, tmp_path):
     """ipykernel's banner for kernels not started by a notebook server ("NOTE: When using the `ipython kernel` entry
     point, Ctrl-C will not work ... --existing kernel.json") would reach the terminal once per graded notebook."""
     from jupyter_client import BlockingKernelClient
-    from jupyter_client.connect import write_connection_file
 
-    work, kernel_dir, socket_dir = (tmp_path / name for name in ("student", "k", "v"))
-    for folder in (work, kernel_dir, socket_dir):
-        folder.mkdir()
-    connection, _ = write_connection_file(str(kernel_dir / "kernel.json"), transport="ipc", ip=str(kernel_dir / "ipc"))
-    env = {**os.environ, **sandbox.launcher_env(mode, 1 << 30, socket_dir / "verdict.sock")}
-    kernel = subprocess.Popen([sys.executable, "-I", "-S", sandbox.__file__, "-f", connection], cwd=work, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    from conftest import start_graded_kernel
+
+    connection, kernel = start_graded_kernel(mode, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                             text=True)
     client = BlockingKernelClient()
     client.load_connection_file(connection)
     client.start_channels()

@@ -98,21 +98,12 @@ def test_a_graded_kernels_client_is_ready_with_nothing_of_kernel_info_left_for_t
     """PromptKernelClient does not wait for iopub to fall silent, as jupyter_client does: it is ready once the
     kernel_info request's idle status is in, so the first message the first cell sees on iopub is its own."""
     import asyncio
-    import os
     import subprocess
-    import sys
-
-    from jupyter_client.connect import write_connection_file
 
     from autograder.grading.verdicts import PromptKernelClient
+    from conftest import start_graded_kernel
 
-    work, kernel_dir, socket_dir = (tmp_path / name for name in ("student", "k", "v"))
-    for folder in (work, kernel_dir, socket_dir):
-        folder.mkdir()
-    connection, _ = write_connection_file(str(kernel_dir / "kernel.json"), transport="ipc", ip=str(kernel_dir / "ipc"))
-    env = {**os.environ, **sandbox.launcher_env("none", 1 << 30, socket_dir / "verdict.sock")}
-    kernel = subprocess.Popen([sys.executable, "-I", "-S", sandbox.__file__, "-f", connection], cwd=work, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    connection, kernel = start_graded_kernel("none", tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = PromptKernelClient()
     client.load_connection_file(connection)
     client.start_channels()
