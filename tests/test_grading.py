@@ -132,3 +132,20 @@ def test_a_new_gradebook_is_stamped_with_the_alembic_head_nbgrader_would_get(tmp
         (stamped,) = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
     monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]))
     assert stamped == nbgrader.api.get_alembic_version.by_subprocess()
+
+
+def test_gradebooks_share_one_engine_per_database_and_still_close_their_connections(tmp_path):
+    # course.one_engine_per_database: nbgrader opens a Gradebook about five times per notebook it grades
+    from autograder.grading import gradebook
+
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with gradebook.nbgrader_gradebook(url) as first:
+        first.add_student("ada")
+        engine = first.engine
+    assert engine.pool.checkedout() == 0
+    with gradebook.nbgrader_gradebook(url) as second:
+        assert second.engine is engine
+        assert [s.id for s in second.students] == ["ada"]
+    assert engine.pool.checkedout() == 0
+    with gradebook.nbgrader_gradebook(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        assert other.engine is not engine and other.students == []

@@ -130,9 +130,10 @@ def nbgrader_gradebook(db_url):
     """nbgrader's ``Gradebook`` on ``db_url`` (created if new), without SQLAlchemy's chatter from its queries."""
     from nbgrader.api import Gradebook
 
-    from .course import alembic_head_in_process
+    from .course import alembic_head_in_process, one_engine_per_database
 
     alembic_head_in_process()
+    one_engine_per_database()
     with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
         warnings.simplefilter("ignore")
         yield gb
