@@ -18,7 +18,9 @@ into a gradebook other shards share; run again, it first forgets its students' r
 import csv
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ import psutil
 from . import gradebook, intake, sandbox
 from .course import ASSIGNMENT, Course, default_db_url
 from .gradebook import Result  # noqa: F401 (the pipeline's results are the gradebook's)
-from .verdicts import FAILED, NOT_RUN, matplotlib_template
+from .verdicts import FAILED, NOT_RUN, forks_kernels, matplotlib_template, zygote_socket
 
 NO_SANDBOX_WARNING = "WARNING: graded WITHOUT a sandbox: student code ran with the grader's rights"
 
@@ -57,12 +59,13 @@ def sqlite_url(root):
 
 # --- workers -------------------------------------------------------------------
 
-def _worker(conn, root, db_url, cell_timeout, sandboxed, memory_limit, mpl_template):
+def _worker(conn, root, db_url, cell_timeout, sandboxed, memory_limit, mpl_template, zygote, folder):
     """Grade tasks received on ``conn`` until told to stop; nbgrader is imported once.
 
     A task is (kind, student, notebooks): one student's notebooks are graded one after
     another (two workers never share a student's folder or gradebook rows). Before each
     notebook the worker sends ("start", notebook), after it ("done", notebook, ok, log, error).
+    mpl_template, zygote: the pool's (``Pool``); folder: the pool's folder, in which each notebook's own is made.
     """
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     warnings.simplefilter("ignore")  # SQLAlchemy and nbformat chatter; nbgrader reports through its log
@@ -72,9 +75,12 @@ def _worker(conn, root, db_url, cell_timeout, sandboxed, memory_limit, mpl_templ
     from .course import configure
 
     matplotlib_template(shared=mpl_template)
+    if zygote:
+        zygote_socket(shared=zygote)
     config = Config()
     configure(config, root=root, db_url=db_url, cell_timeout=cell_timeout,
               sandbox="bwrap" if sandboxed else "none", memory_limit=memory_limit)
+    config.VerdictExecute.run_parent = folder
     config.NbGraderAPI.log_level = "WARN"
     api = NbGraderAPI(config=config)
     while True:
@@ -95,11 +101,18 @@ def _worker(conn, root, db_url, cell_timeout, sandboxed, memory_limit, mpl_templ
 
 
 class Pool:
-    """Worker processes, one student at a time each; a notebook past its deadline kills its worker."""
+    """Worker processes, one student at a time each; a notebook past its deadline kills its worker.
+
+    What every worker needs is made once, here: the kernels' matplotlib folder, the zygote that forks the sandboxed
+    kernels (``verdicts``; this process's, which outlives the pool), and one folder holding each notebook's own
+    folder, removed with the pool, so that nothing is left behind by a worker killed in the middle of a notebook.
+    """
 
     def __init__(self, size, root, db_url, cell_timeout, sandboxed, memory_limit):
-        # the kernels' matplotlib folder is built once, here, for every worker (verdicts.matplotlib_template)
-        self.args = (str(root), db_url, cell_timeout, sandboxed, memory_limit, matplotlib_template())
+        self.folder = tempfile.mkdtemp(prefix="bn-pool-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        zygote = zygote_socket() if sandboxed and forks_kernels("bwrap") else None
+        self.args = (str(root), db_url, cell_timeout, sandboxed, memory_limit, matplotlib_template(), zygote,
+                     self.folder)
         self.context = multiprocessing.get_context("spawn")
         self.workers = [self._start() for _ in range(size)]
 
@@ -175,6 +188,7 @@ class Pool:
             w["process"].join(10)
             if w["process"].is_alive():
                 self._kill(w)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 # --- what the logs and notebooks say ---------------------------------------------

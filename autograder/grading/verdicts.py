@@ -35,7 +35,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import determine_grade
-from traitlets import Bool, Enum, Integer
+from traitlets import Bool, Enum, Integer, Unicode
 
 from .. import wire
 from . import sandbox, zygote
@@ -372,10 +372,21 @@ def matplotlib_template(shared=None):
 _ZYGOTE = None
 
 
-def zygote_socket():
-    """The socket of this grading process's zygote (zygote.py), started on first use and again if it died."""
+def forks_kernels(sandbox_mode):
+    """Whether kernels in ``sandbox_mode`` are forked from a zygote: in the bubblewrap sandbox, by a root grader."""
+    return sandbox_mode == "bwrap" and os.geteuid() == 0
+
+
+def zygote_socket(shared=None):
+    """The socket of this grading process's zygote (zygote.py), started on first use and again if it died.
+
+    ``shared``: the socket of the zygote of the process that started this one (the pipeline's workers use their
+    parent's, which outlives them), used from now on instead of starting another.
+    """
     global _ZYGOTE
-    if _ZYGOTE is None or _ZYGOTE["process"].poll() is not None:
+    if shared is not None and os.path.exists(shared):
+        _ZYGOTE = {"process": None, "path": shared}
+    if _ZYGOTE is None or _ZYGOTE["process"] is not None and _ZYGOTE["process"].poll() is not None:
         folder = tempfile.mkdtemp(prefix="bn-z-", dir="/tmp" if os.path.isdir("/tmp") else None)
         path = os.path.join(folder, "zygote.sock")
         venv_bin = os.path.join(sandbox._environment_prefix(), "bin")
@@ -451,11 +462,14 @@ class VerdictExecute(Execute):
                                              "no score depends on them").tag(config=True)
     zygote = Bool(True, help="fork sandboxed kernels from a process that has imported ipykernel, numpy and "
                              "matplotlib (zygote.py; only where the grader runs as root)").tag(config=True)
+    run_parent = Unicode("", help="the folder in which each notebook's own folder (kernel connection, verdict "
+                                  "socket) is made; empty: /tmp").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         graded = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and is_graded(c)]
         self._last_graded = graded[-1] if graded and self.stop_after_last_graded else len(nb.cells)
-        base = "/tmp" if os.path.isdir("/tmp") else None  # short: socket paths are limited to 107 bytes
+        # short: socket paths are limited to 107 bytes
+        base = self.run_parent or ("/tmp" if os.path.isdir("/tmp") else None)
         self._run = Path(tempfile.mkdtemp(prefix="bn-", dir=base))
         for sub in ("k", "v", "spec"):
             (self._run / sub).mkdir()
@@ -470,7 +484,7 @@ class VerdictExecute(Execute):
             shutil.rmtree(self._run, ignore_errors=True)
 
     def forks_kernels(self):
-        return self.zygote and self.sandbox == "bwrap" and os.geteuid() == 0
+        return self.zygote and forks_kernels(self.sandbox)
 
     def create_kernel_manager(self):
         spec = self._run / "spec" / KERNEL
