@@ -1,7 +1,9 @@
 """Shared fixtures: one temporary course, and one class (every grading scenario, every broken submission) graded
 once by the real pipeline and read by every test that only reads grades."""
+import contextlib
 import copy
 import hashlib
+import os
 from types import SimpleNamespace
 
 import nbformat
@@ -105,7 +107,6 @@ def student_id(scenario):
 def start_graded_kernel(mode, tmp_path, **popen):
     """(connection file, process): a kernel started by the graded kernels' launcher (``sandbox.py``) in ``mode``
     ("bwrap" or "none"), with its own student, kernel and verdict-socket folders under ``tmp_path``."""
-    import os
     import subprocess
     import sys
 
@@ -186,14 +187,35 @@ def graded_class(course, packed, tmp_path_factory):
     pages = ([student_id(s) for s in ("solution", "blank", "mistake", "tampered")]
              + [name for name, (_, files) in packed.items() if len(files) > 1])
     timings = {}
-    results = grade_class(folder, tmp / "graded", Settings(**SETTINGS), progress=False, timings=timings,
-                          feedback=pages)
+    with watching_pools() as pools:
+        results = grade_class(folder, tmp / "graded", Settings(**SETTINGS), progress=False, timings=timings,
+                              feedback=pages)
     assert folder_digest(folder) == before, "grading modified the submissions"
     root = tmp / "graded" / "course"
     graded = Course(root, db_url=sqlite_url(root))
     graded.scenarios = list(scenarios)
     return SimpleNamespace(course=graded, results={r.student: r for r in results}, out=tmp / "graded",
-                           download=folder, students=students, timings=timings)
+                           download=folder, students=students, timings=timings, pools=pools)
+
+
+@contextlib.contextmanager
+def watching_pools():
+    """The pipeline's worker pools closed in this process meanwhile, each with ``left``: what its folder held when
+    the pool was closed (``Pool.folder``, removed then)."""
+    from autograder.grading import pipeline
+
+    pools, close = [], pipeline.Pool.close
+
+    def watched_close(pool):
+        pool.left = sorted(os.listdir(pool.folder))
+        pools.append(pool)
+        close(pool)
+
+    pipeline.Pool.close = watched_close
+    try:
+        yield pools
+    finally:
+        pipeline.Pool.close = close
 
 
 @pytest.fixture(scope="session")

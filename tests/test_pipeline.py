@@ -111,6 +111,15 @@ def test_broken_submission_gets_a_message_and_a_fair_score(class_results, packed
         {nb: 0 if nb in zeros else pts for nb, pts in FULL.items() if nb not in mistake}, cases
 
 
+def test_the_pools_folder_goes_with_it_and_with_it_what_a_killed_worker_left(graded_class, class_results, packed):
+    # the slow notebook's worker was killed in the middle of the notebook, so its notebook's folder was not removed
+    student, _ = student_with(packed, "slow-notebook")
+    assert said(class_results[student], "ran past the whole-notebook limit")
+    (pool,) = graded_class.pools
+    assert len(pool.left) == 1 and pool.left[0].startswith("bn-"), pool.left
+    assert not os.path.exists(pool.folder)
+
+
 def test_edited_test_cell_is_reported_and_graded_with_the_original(class_results, packed):
     student, _ = student_with(packed, "edited-test-cell")
     edited, mistake = class_results[student], class_results[MISTAKE]
