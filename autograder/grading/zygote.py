@@ -1,7 +1,8 @@
 """Graded kernels forked from one process that has already imported what every kernel imports.
 
 A kernel's own start costs about 0.7 s of CPU, most of it importing ipykernel, numpy and
-matplotlib. A grading worker that runs as root starts this zygote once:
+matplotlib. A grading process that runs as root starts this zygote once (the pipeline's, for all its workers;
+an ``nbgrader autograde`` its own):
 ``python zygote.py FD``, FD a listening unix socket. For each notebook, ``sandbox.py`` makes the bubblewrap
 sandbox as always, with a placeholder process inside it, then hands the zygote, over
 that socket, the placeholder's pid, the kernel's argv, environment, folder, user and limits,
@@ -150,8 +151,8 @@ def _serve(conn):
 
 
 def main(listening_fd):
-    """Serve the listening socket ``listening_fd`` (made by the grading worker: the zygote never knows its path)."""
-    _call("prctl", _PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with its grading worker
+    """Serve the listening socket ``listening_fd`` (made by the grading process: the zygote never knows its path)."""
+    _call("prctl", _PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with its grading process
     sys.path[:] = [p for p in sys.path if p not in ("", os.path.dirname(GRADER_FILE))]
     sys.modules["debugpy"] = None  # as sandbox.KERNEL_MAIN: nobody debugs a graded kernel
     for name in PRELOAD:
