@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from autograder.samples import sample
@@ -177,6 +178,14 @@ def shard_command(folder, url, out, shard):
             "--memory-limit-mb", str(SETTINGS["memory_limit"] >> 20)]
 
 
+def launches_a_kernel(process):
+    """Whether ``process`` is a graded kernel's launcher (``grading/sandbox.py``)."""
+    try:
+        return any(arg.endswith("sandbox.py") for arg in process.cmdline())
+    except psutil.Error:
+        return False
+
+
 def rows(url, table):
     import sqlalchemy as sa
     engine = sa.create_engine(url)
@@ -208,20 +217,23 @@ def test_shards_on_postgresql_killed_and_rerun_equal_one_unsharded_run_on_sqlite
             (shutil.copytree if entry.is_dir() else shutil.copy)(entry, folder / entry.name)
     url = postgres_db
 
-    # shard 1 killed after its first notebook is graded: a partial run
+    # shard 1 killed after its first notebook is graded, while it grades another: a partial run
     first = subprocess.Popen(shard_command(folder, url, tmp_path / "s1", "1/2"), start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and first.poll() is None:
+    deadline, grading = time.monotonic() + 180, False
+    while not grading and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.2)
         try:
-            if len(rows(url, "submitted_notebook")) >= 2:
-                break
-        except Exception:  # the tables do not exist yet
+            processes = psutil.Process(first.pid).children(recursive=True)
+            grading = len(rows(url, "submitted_notebook")) >= 2 and any(launches_a_kernel(p) for p in processes)
+        except Exception:  # the tables do not exist yet, or shard 1 has just ended
             pass
-        time.sleep(0.5)
-    assert first.poll() is None, "shard 1 finished before it could be killed"
+    assert grading and first.poll() is None, "shard 1 finished before it could be killed in the middle of a notebook"
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
+    # nothing of it stays behind: not its workers, nor a kernel, its launcher (in a session of its own) or sandbox
+    _, alive = psutil.wait_procs(processes, timeout=10)
+    assert [p.pid for p in alive] == [], [" ".join(p.cmdline())[:150] for p in alive]
     (shard,) = rows(url, "batchnorm_shards")
     assert shard.shard == "1/2" and shard.finished_at is None
     assert len(rows(url, "batchnorm_results")) < len(by_shard[1])

@@ -31,6 +31,7 @@ CLIENT_ROOT = "/opt/batchnorm"                           # where they appear ins
 SOCKET_ENV = "BATCHNORM_VERDICT_SOCKET"                  # as in autograder.client
 ZYGOTE_ENV = "BATCHNORM_ZYGOTE"                          # the socket of the grading process's zygote (zygote.py)
 FILE_SIZE_LIMIT = 64 * 2 ** 20
+_PR_SET_PDEATHSIG = 1
 PROCESS_LIMIT = 256                                      # tasks (threads count) of the sandbox's user
 SANDBOX_UID_BASE = 60000
 # ipykernel_launcher's start (the kernel's own folder leaves sys.path while ipykernel loads, init_path puts it
@@ -233,10 +234,18 @@ def _forked_kernel(zygote, request, cwd, kernel_dir, socket_dir, uid):
     """The sandbox with a placeholder inside, the kernel forked into it by the zygote; bwrap's exit status.
 
     This process stays the kernel's process for jupyter_client: killing it kills bwrap (``--die-with-parent``),
-    and with bwrap everything in the sandbox.
+    and with bwrap everything in the sandbox. It dies with the grading process that started it, as bwrap does when
+    it is that process's child: a grading process killed outright (a shard killed by its scheduler) would
+    otherwise leave it, bwrap and the placeholder waiting forever.
     """
+    import ctypes
     import json
+    import signal
     import socket
+    grader = os.getppid()
+    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 \
+            or os.getppid() != grader:
+        return "the grading process that started this kernel is gone"
     status_r, status_w = os.pipe()
     ready_r, ready_w = os.pipe()
     # the placeholder says "ready" once bwrap has built the sandbox (mounts, root, user), then waits to be killed
