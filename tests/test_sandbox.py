@@ -195,3 +195,31 @@ def test_a_graded_kernel_prints_nothing_on_the_graders_terminal(mode, tmp_path):
         kernel.kill()
     assert kernel.returncode == 0, printed
     assert "Ctrl-C" not in printed and "--existing" not in printed, printed
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="kernels are forked from a zygote only where the grader runs as root")
+def test_a_kernel_whose_zygote_died_starts_in_a_sandbox_of_its_own(tmp_path):
+    """One zygote serves a whole grading run: if it died, the run's kernels start as without one, not at all."""
+    from jupyter_client import BlockingKernelClient
+
+    from conftest import start_graded_kernel
+
+    dead = tmp_path / "zygote.sock"  # a socket nothing listens on any more: what a dead zygote leaves
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).bind(str(dead))
+    (tmp_path / "sandboxed").mkdir()
+    connection, kernel = start_graded_kernel("bwrap", tmp_path / "sandboxed", zygote=str(dead),
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client, seen = BlockingKernelClient(), []
+    client.load_connection_file(connection)
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive(f"import os\nprint(os.getuid(), os.path.exists({sandbox.__file__!r}))",
+                                           timeout=60, output_hook=seen.append)
+    finally:
+        client.stop_channels()
+        kernel.kill()
+        kernel.wait(30)
+    assert reply["content"]["status"] == "ok"
+    uid, grader_visible = "".join(m["content"].get("text", "") for m in seen if m["msg_type"] == "stream").split()
+    assert int(uid) != 0 and grader_visible == "False"

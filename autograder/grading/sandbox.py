@@ -225,13 +225,20 @@ def main(argv):
         limits = {"RLIMIT_AS": memory, "RLIMIT_FSIZE": FILE_SIZE_LIMIT, "RLIMIT_CORE": 0, "RLIMIT_NPROC": tasks}
         request = {"args": kernel[3:], "env": env, "cwd": cwd, "uid": uid,
                    "limits": {k: v for k, v in limits.items() if k != "RLIMIT_AS" or v > 0}}
-        sys.exit(_forked_kernel(zygote, request, cwd, kernel_dir, os.path.dirname(socket_path), uid))
+        status = _forked_kernel(zygote, request, cwd, kernel_dir, os.path.dirname(socket_path), uid)
+        if status is not NO_ZYGOTE:
+            sys.exit(status)
     args = bwrap_command(kernel, env, cwd, kernel_dir, os.path.dirname(socket_path), uid)
     os.execvp(args[0], args)
 
 
+NO_ZYGOTE = "the zygote cannot be reached"
+
+
 def _forked_kernel(zygote, request, cwd, kernel_dir, socket_dir, uid):
-    """The sandbox with a placeholder inside, the kernel forked into it by the zygote; bwrap's exit status.
+    """The sandbox with a placeholder inside, the kernel forked into it by the zygote; bwrap's exit status, or
+    ``NO_ZYGOTE`` when the zygote cannot be reached (it died; one serves a whole grading run): then the kernel is
+    started in the sandbox as without a zygote, and only this notebook pays for it.
 
     This process stays the kernel's process for jupyter_client: killing it kills bwrap (``--die-with-parent``),
     and with bwrap everything in the sandbox. It dies with the grading process that started it, as bwrap does when
@@ -261,7 +268,12 @@ def _forked_kernel(zygote, request, cwd, kernel_dir, socket_dir, uid):
             bwrap.kill()
             return f"the sandbox did not start (bwrap exit status {bwrap.wait()})"
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.connect(zygote)
+            try:
+                conn.connect(zygote)
+            except OSError:
+                bwrap.kill()
+                bwrap.wait()
+                return NO_ZYGOTE
             request["holder"] = started["child-pid"]
             socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
             conn.shutdown(socket.SHUT_WR)
