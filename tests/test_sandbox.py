@@ -205,7 +205,8 @@ def test_a_kernel_whose_zygote_died_starts_in_a_sandbox_of_its_own(tmp_path):
     from conftest import start_graded_kernel
 
     dead = tmp_path / "zygote.sock"  # a socket nothing listens on any more: what a dead zygote leaves
-    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).bind(str(dead))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gone:
+        gone.bind(str(dead))
     (tmp_path / "sandboxed").mkdir()
     connection, kernel = start_graded_kernel("bwrap", tmp_path / "sandboxed", zygote=str(dead),
                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

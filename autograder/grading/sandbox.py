@@ -31,9 +31,10 @@ CLIENT_ROOT = "/opt/batchnorm"                           # where they appear ins
 SOCKET_ENV = "BATCHNORM_VERDICT_SOCKET"                  # as in autograder.client
 ZYGOTE_ENV = "BATCHNORM_ZYGOTE"                          # the socket of the grading process's zygote (zygote.py)
 FILE_SIZE_LIMIT = 64 * 2 ** 20
-_PR_SET_PDEATHSIG = 1
 PROCESS_LIMIT = 256                                      # tasks (threads count) of the sandbox's user
 SANDBOX_UID_BASE = 60000
+NO_ZYGOTE = "the zygote cannot be reached"               # then a kernel starts in a sandbox of its own, unforked
+_PR_SET_PDEATHSIG = 1                                    # prctl: a signal when the parent dies
 # ipykernel_launcher's start (the kernel's own folder leaves sys.path while ipykernel loads, init_path puts it
 # back), without the debugger: importing debugpy is a tenth of a kernel's start, and nobody debugs a graded kernel
 KERNEL_MAIN = ("import sys; sys.path[:1] = [] if sys.path[:1] == [''] else sys.path[:1]; "
@@ -230,9 +231,6 @@ def main(argv):
             sys.exit(status)
     args = bwrap_command(kernel, env, cwd, kernel_dir, os.path.dirname(socket_path), uid)
     os.execvp(args[0], args)
-
-
-NO_ZYGOTE = "the zygote cannot be reached"
 
 
 def _forked_kernel(zygote, request, cwd, kernel_dir, socket_dir, uid):
