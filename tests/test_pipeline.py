@@ -283,6 +283,34 @@ def test_feedback_shows_failures_but_not_hidden_tests(class_results):
     assert "Likely mistake" in mistake.read_text()
 
 
+def test_feedback_pages_parse_as_nbconverts_own_html_exporter_makes_them(graded_class, packed, tmp_path):
+    # the pipeline's exporter skips HTMLExporter's BeautifulSoup pass (grading/feedback.py): the same document
+    from bs4 import BeautifulSoup
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    from autograder.grading.course import ASSIGNMENT, configure
+    from autograder.grading.feedback import NO_ALT
+
+    course = graded_class.course
+    config = Config()
+    configure(config, root=course.root, db_url=course.db_url)
+    config.CourseDirectory.feedback_directory = str(tmp_path)  # nbgrader's pages here, beside the pipeline's
+    config.GenerateFeedback.exporter_class = HTMLExporter
+    config.NbGraderAPI.log_level = "WARN"
+    api = NbGraderAPI(config=config)
+    # students no other test grades again (test_grading.py does the solution): their pages are of these notebooks
+    flood = student_with(packed, "floods-output")[0]
+    for student, notebook in [(MISTAKE, V.by_name(V.DEMO_MISTAKE).notebook), (flood, "03_backward")]:
+        api.coursedir.notebook_id = notebook
+        assert api.generate_feedback(ASSIGNMENT, student, force=True)["success"]
+        theirs = (tmp_path / student / ASSIGNMENT / f"{notebook}.html").read_text()
+        mine = (course.feedback_dir(student) / f"{notebook}.html").read_text()
+        assert mine.count(f'alt="{NO_ALT}"') == theirs.count(f'alt="{NO_ALT}"') > 0
+        assert BeautifulSoup(mine, "html.parser") == BeautifulSoup(theirs, "html.parser"), f"{student}: {notebook}"
+
+
 def test_the_pipelines_release_is_what_the_generate_assignment_command_makes(graded_class, course):
     # the pipeline generates the assignment with nbgrader's API in its own process (Course.generate_here); the
     # session's course ran the `nbgrader generate_assignment` command

@@ -96,7 +96,7 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandb
                                         LimitOutput, SaveAutoGrades)
 
     from . import sandbox as sandboxes
-    from .feedback import HideHiddenTests
+    from .feedback import FeedbackExporter, HideHiddenTests
     from .verdicts import ApplyVerdicts, VerdictExecute
 
     alembic_head_in_process()
@@ -122,6 +122,7 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandb
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.OverwriteCells.add_missing_cells = True  # a deleted test cell is restored and graded
     c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.exporter_class = FeedbackExporter
     if verdicts:
         # hidden checks answered by a verdict server in this process; test cells need a recorded pass
         c.Autograde.autograde_preprocessors = [VerdictExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,

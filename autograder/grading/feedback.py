@@ -1,7 +1,17 @@
 """What students see in feedback: results and failure messages, not the hidden tests."""
+import json
+import re
+
+from nbconvert.exporters import HTMLExporter, TemplateExporter
+from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from .notebooks import HIDDEN
+
+# nbconvert's text for an image without one
+NO_ALT = "No description has been provided for this image"
+_IMG_WITHOUT_ALT = re.compile(r"<img\b(?![^>]*\balt=)", re.IGNORECASE)
 
 
 class HideHiddenTests(NbGraderPreprocessor):
@@ -33,3 +43,49 @@ def _redact(value):
         for key in value:
             value[key] = _redact(value[key])
     return value
+
+
+class _Remembered:
+    """A ``Highlight2HTML`` filter that remembers the code it highlighted, in this process: most of a page's code
+    cells are the lesson's own, the same on every student's page, and pygments takes half of what a page costs."""
+    _seen = {}
+    SIZE, LONGEST = 2048, 10_000  # entries, and characters of a cell worth remembering
+
+    def __init__(self, highlight):
+        self.highlight = highlight
+        self.settings = (highlight.pygments_lexer, json.dumps(highlight.extra_formatter_options, sort_keys=True))
+
+    def __call__(self, source, language=None, metadata=None):
+        # the metadata's only part that counts (nbconvert.filters.highlight._pygments_highlight)
+        magics = metadata.get("magics_language") if metadata else None
+        key = (source, language, magics, self.settings)
+        if len(source) > self.LONGEST:
+            return self.highlight(source, language, metadata)
+        if key not in self._seen:
+            if len(self._seen) >= self.SIZE:
+                self._seen.clear()
+            self._seen[key] = self.highlight(source, language, metadata)
+        return self._seen[key]
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbgrader's feedback page as ``HTMLExporter`` makes it, without its final BeautifulSoup pass.
+
+    That pass parses and re-serialises the whole page (about half of a page's cost, in pure Python) to give images
+    without one an ``alt`` text and ``jp-`` cells a ``tabindex``; nbgrader's feedback template (classic) has no
+    ``jp-`` cells, and the ``alt`` text is added here directly. Code is highlighted once per process
+    (``_Remembered``). The page parses to the same document (``tests/test_pipeline.py``).
+    """
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        # HTMLExporter.from_notebook_node (nbconvert 7.17) up to its soup
+        langinfo = nb.metadata.get("language_info", {})
+        lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+        highlight_code = self.filters.get("highlight_code",
+                                          _Remembered(Highlight2HTML(pygments_lexer=lexer, parent=self)))
+        resources = self._init_resources(resources)
+        filter_data_type = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self, resources=resources)
+        self.register_filter("highlight_code", highlight_code)
+        self.register_filter("filter_data_type", filter_data_type)
+        page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        return _IMG_WITHOUT_ALT.sub(f'<img alt="{NO_ALT}"', page), resources
