@@ -149,3 +149,39 @@ def test_gradebooks_share_one_engine_per_database_and_still_close_their_connecti
     assert engine.pool.checkedout() == 0
     with gradebook.nbgrader_gradebook(f"sqlite:///{tmp_path / 'other.db'}") as other:
         assert other.engine is not engine and other.students == []
+
+
+def test_cell_metadata_is_validated_as_jsonschema_validates_it_with_the_schema_checked_once(monkeypatch):
+    # course.schemas_checked_once: nbgrader validated the metadata of every cell with jsonschema.validate
+    import jsonschema
+    from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+
+    from autograder.grading.course import schemas_checked_once
+
+    schemas_checked_once()
+    checks = []
+    check_schema = jsonschema.Draft4Validator.check_schema
+    monkeypatch.setattr(jsonschema.Draft4Validator, "check_schema",
+                        classmethod(lambda cls, schema: checks.append(schema) or check_schema(schema)))
+    validator = MetadataValidator()
+    good = {"grade": True, "solution": False, "locked": True, "grade_id": "t1", "points": 2.0, "schema_version": 3}
+    cases = [good, {**good, "points": "two"}, {**good, "grade_id": 7}, {k: v for k, v in good.items() if k != "locked"},
+             {**good, "task": "maybe"}]
+    by_nbgrader = 0
+    for meta in cases * 3:
+        try:
+            jsonschema.validate(meta, validator.schema)
+            expected = None
+        except jsonschema.ValidationError as err:
+            expected = err.message
+        assert (expected is None) == (meta is good), meta
+        cell = nbformat.v4.new_code_cell("pass", metadata={"nbgrader": dict(meta)})
+        before = len(checks)
+        try:
+            validator.validate_cell(cell)
+            got = None
+        except ValidationError as err:
+            got = err.message
+        by_nbgrader += len(checks) - before
+        assert got == expected, meta
+    assert by_nbgrader <= 1, f"nbgrader checked its schema {by_nbgrader} times for {len(cases) * 3} cells"
