@@ -73,7 +73,7 @@ def test_warnings_from_student_code_never_reach_a_test_cells_stderr(graded, grad
         assert "note: your code warned during a hidden test: UserWarning" in streams["stdout"]
     # even with nbgrader's ignore pattern switched off, nothing reaches stderr: the same full marks
     control = Course.create(tmp_path, ignore_warnings=False)
-    control.generate()
+    control.generate_here()
     control.submit("warns", solved_assignment(control.release_dir, control.source_dir, V.WARNS))
     control.autograde()
     assert control.grades()["warns"] == graded["warns"]

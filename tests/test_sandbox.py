@@ -94,7 +94,7 @@ with open("probe.json", "w") as f:
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory):
     course = Course.create(tmp_path_factory.mktemp("sandboxed"), sandbox="bwrap")
-    course.generate()
+    course.generate_here()
     release = read_notebooks(course.release_dir)
     name = "01_axis_means_keepdims"
     course.submit("neighbour", {name: release[name]})
