@@ -189,12 +189,18 @@ def test_a_graded_kernel_prints_nothing_on_the_graders_terminal(mode, tmp_path):
     try:
         client.wait_for_ready(timeout=60)
         client.shutdown()
-        printed, _ = kernel.communicate(timeout=60)
+        try:
+            printed, _ = kernel.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            # ipykernel 7 sometimes hangs in a graceful shutdown (its control thread flushes stdout to the IOPub
+            # thread the main thread has just stopped): about one kernel in ten here. Graded kernels are shut down
+            # immediately (VerdictExecute.shutdown_kernel); what this one printed is all in the pipe
+            kernel.kill()
+            printed, _ = kernel.communicate(timeout=60)
     finally:
         client.stop_channels()
         kernel.kill()
-    assert kernel.returncode == 0, printed
-    assert "Ctrl-C" not in printed and "--existing" not in printed, printed
+    assert printed == "", printed
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="kernels are forked from a zygote only where the grader runs as root")
