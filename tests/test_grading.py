@@ -75,14 +75,14 @@ def test_warnings_from_student_code_never_reach_a_test_cells_stderr(graded, grad
     control = Course.create(tmp_path, ignore_warnings=False)
     control.generate_here()
     control.submit("warns", solved_assignment(control.release_dir, control.source_dir, V.WARNS))
-    control.autograde()
+    control.autograde_here()
     assert control.grades()["warns"] == graded["warns"]
 
 
 def test_grading_twice_gives_the_same_scores(graded_course, graded):
-    # the second time by plain `nbgrader autograde` in the same course: the same scores again
+    # the second time by plain nbgrader autograde (its API, in this process) in the same course: the same scores again
     for student in ["solution", f"wrong-{V.WRONG[-1].name}"]:
-        graded_course.autograde(student=student_id(student))
+        graded_course.autograde_here(student_id(student))
         assert graded_course.grades()[student_id(student)] == graded[student], f"{student}: a second grading changed the scores"
 
 

@@ -137,13 +137,13 @@ def test_the_rest_of_the_class_is_graded_normally(class_results):
 
 
 def scores_by_sequential_nbgrader(students, root):
-    """Plain `nbgrader autograde` (one process, one student after another) on the same notebooks, running every
-    cell (the pipeline leaves the cells after a notebook's last graded cell unrun)."""
+    """Plain nbgrader autograde (its API in this process, one student after another) on the same notebooks, running
+    every cell (the pipeline leaves the cells after a notebook's last graded cell unrun)."""
     course = Course.create(root, stop_after_last_graded=False)
     course.generate_here()
     for student, files in students.items():
         course.submit(student, sample.notebooks_of(files))
-    course.autograde()
+    course.autograde_here()
     return course.grades()
 
 

@@ -244,14 +244,37 @@ class Course:
         """``generate``, by nbgrader's API in this process with the course's own ``nbgrader_config.py``: what the
         command does, without a new Python that imports nbgrader (about 2 core-s). Raise NbgraderError on failure."""
         from nbgrader.apps import NbGraderAPI
+
+        config = self._config_here()
+        config.GenerateAssignment.no_database = not db
+        result = NbGraderAPI(config=config).generate_assignment(ASSIGNMENT, force=True, create=True)
+        return self._succeeded("generate_assignment", result)
+
+    def autograde_here(self, student=None):
+        """``autograde`` (``student``, else everyone submitted, one after another) by nbgrader's API in this process,
+        as ``generate_here``; the students' results."""
+        import warnings
+
+        from nbgrader.apps import NbGraderAPI
+        from sqlalchemy.exc import SAWarning
+
+        api = NbGraderAPI(config=self._config_here())
+        students = [student] if student else sorted(p.name for p in (self.root / "build" / "submitted").iterdir())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SAWarning)  # nbgrader's session autoflush chatter, as in the workers
+            return [self._succeeded(f"autograde {s}", api.autograde(ASSIGNMENT, s, force=True, create=True))
+                    for s in students]
+
+    def _config_here(self):
         from traitlets.config.loader import PyFileConfigLoader
 
         config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
-        config.GenerateAssignment.no_database = not db
         config.NbGraderAPI.log_level = "WARN"
-        result = NbGraderAPI(config=config).generate_assignment(ASSIGNMENT, force=True, create=True)
+        return config
+
+    def _succeeded(self, what, result):
         if not result.get("success"):
-            raise NbgraderError(f"nbgrader generate_assignment failed in {self.root}:\n{result.get('log', '')[-3000:]}"
+            raise NbgraderError(f"nbgrader {what} failed in {self.root}:\n{result.get('log', '')[-3000:]}"
                                 f"\n{result.get('error', '')[-6000:]}")
         return result
 
