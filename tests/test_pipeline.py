@@ -311,6 +311,21 @@ def test_feedback_pages_parse_as_nbconverts_own_html_exporter_makes_them(graded_
         assert BeautifulSoup(mine, "html.parser") == BeautifulSoup(theirs, "html.parser"), f"{student}: {notebook}"
 
 
+def test_feedback_remembers_highlighted_code_within_bounds():
+    # a class of students cannot make a grading worker hold more than SIZE cells of LONGEST characters
+    from nbconvert.filters.highlight import Highlight2HTML
+
+    from autograder.grading.feedback import _Remembered
+
+    highlight = _Remembered(Highlight2HTML(pygments_lexer="ipython3"))
+    for i in range(_Remembered.SIZE + 10):
+        assert highlight(f"x = {i}") == Highlight2HTML(pygments_lexer="ipython3")(f"x = {i}")
+        assert len(_Remembered._seen) <= _Remembered.SIZE
+    long = "x = 1\n" * (_Remembered.LONGEST // 6 + 1)
+    assert highlight(long) == Highlight2HTML(pygments_lexer="ipython3")(long)
+    assert not any(key[0] == long for key in _Remembered._seen)
+
+
 def test_the_pipelines_release_is_what_the_generate_assignment_command_makes(graded_class, course):
     # the pipeline generates the assignment with nbgrader's API in its own process (Course.generate_here); the
     # session's course ran the `nbgrader generate_assignment` command

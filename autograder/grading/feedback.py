@@ -49,18 +49,20 @@ class _Remembered:
     """A ``Highlight2HTML`` filter that remembers the code it highlighted, in this process: most of a page's code
     cells are the lesson's own, the same on every student's page, and pygments takes half of what a page costs."""
     _seen = {}
-    SIZE, LONGEST = 2048, 10_000  # entries, and characters of a cell worth remembering
+    # entries, and characters of a cell worth remembering: the release's 112 code cells have at most 2,263; a class
+    # cannot make a worker hold more than a few megabytes
+    SIZE, LONGEST = 512, 4_000
 
     def __init__(self, highlight):
         self.highlight = highlight
         self.settings = (highlight.pygments_lexer, json.dumps(highlight.extra_formatter_options, sort_keys=True))
 
     def __call__(self, source, language=None, metadata=None):
+        if len(source) > self.LONGEST:
+            return self.highlight(source, language, metadata)
         # the metadata's only part that counts (nbconvert.filters.highlight._pygments_highlight)
         magics = metadata.get("magics_language") if metadata else None
         key = (source, language, magics, self.settings)
-        if len(source) > self.LONGEST:
-            return self.highlight(source, language, metadata)
         if key not in self._seen:
             if len(self._seen) >= self.SIZE:
                 self._seen.clear()
