@@ -311,6 +311,35 @@ def test_feedback_pages_parse_as_nbconverts_own_html_exporter_makes_them(graded_
         assert BeautifulSoup(mine, "html.parser") == BeautifulSoup(theirs, "html.parser"), f"{student}: {notebook}"
 
 
+def test_feedback_of_a_students_own_html_parses_as_nbconverts_exporter_makes_it():
+    # raw HTML a student can put in outputs and markdown: images with and without alt text, "<img" in text, in a
+    # script, a comment, a quoted attribute, an unterminated tag
+    import nbformat
+    from bs4 import BeautifulSoup
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.converters import GenerateFeedback
+    from traitlets.config import Config
+
+    from autograder.grading.feedback import NO_ALT, FeedbackExporter
+
+    html = ('<img src="a"><IMG SRC="b" ALT="B"><img src="c" title="x>y"><script>var s = "<img";</script>'
+            '<div title="<img src=t>">t</div><img title="a>b" alt="x"><!-- <img src=c> --><style>img {}</style>'
+            '<img/src="s"><img\nsrc="n"\n><div')
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell('<img src="x.png"> ![a picture](y.png) <img alt="mine" src="z.png">'),
+        nbformat.v4.new_code_cell("print('<img src=q>')  # <img src=nope>", outputs=[
+            nbformat.v4.new_output("stream", name="stdout", text="<img src=q> alt= <img\n"),
+            nbformat.v4.new_output("display_data", data={"text/html": html, "text/plain": "html"})])])
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    config = GenerateFeedback(config=Config()).config  # nbgrader's feedback template
+    grades = {"notebook": "n", "score": 0, "max_score": 1, "late_penalty": 0}  # what GetGrades gives the template
+    pages = [exporter(config=config).from_notebook_node(nb, {"nbgrader": grades})[0]
+             for exporter in (HTMLExporter, FeedbackExporter)]
+    theirs, mine = (BeautifulSoup(page, "html.parser") for page in pages)
+    assert len(mine.select(f'img[alt="{NO_ALT}"]')) == len(theirs.select(f'img[alt="{NO_ALT}"]')) == 5
+    assert mine == theirs
+
+
 def test_feedback_remembers_highlighted_code_within_bounds():
     # a class of students cannot make a grading worker hold more than SIZE cells of LONGEST characters
     from nbconvert.filters.highlight import Highlight2HTML

@@ -11,7 +11,11 @@ from .notebooks import HIDDEN
 
 # nbconvert's text for an image without one
 NO_ALT = "No description has been provided for this image"
-_IMG_WITHOUT_ALT = re.compile(r"<img\b(?![^>]*\balt=)", re.IGNORECASE)
+# what html.parser reads as markup: comments, script and style blocks (text, never tags), and start tags with their
+# attributes (quoted values may hold ">" or "<img")
+_ATTRIBUTE = r"""([^\s"'>/=]+)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]*))?"""
+_MARKUP = re.compile(rf"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<([a-zA-Z][^\s/>]*)((?:\s*/?\s*{_ATTRIBUTE})*)",
+                     re.DOTALL | re.IGNORECASE)
 
 
 class HideHiddenTests(NbGraderPreprocessor):
@@ -90,4 +94,12 @@ class FeedbackExporter(HTMLExporter):
         self.register_filter("highlight_code", highlight_code)
         self.register_filter("filter_data_type", filter_data_type)
         page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-        return _IMG_WITHOUT_ALT.sub(f'<img alt="{NO_ALT}"', page), resources
+        return _MARKUP.sub(_with_alt, page), resources
+
+
+def _with_alt(markup):
+    """An ``img`` start tag without an ``alt`` attribute gets nbconvert's; all other markup stays as it is."""
+    tag, attributes = markup.group(2), markup.group(3) or ""
+    if (tag or "").lower() != "img" or any(name.lower() == "alt" for name in re.findall(_ATTRIBUTE, attributes)):
+        return markup.group(0)
+    return f'<{tag} alt="{NO_ALT}"{attributes}'
