@@ -1,6 +1,8 @@
 """The graded kernel's sandbox, probed from inside by a notebook graded with real nbgrader."""
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -179,7 +181,7 @@ def test_a_graded_kernel_prints_nothing_on_the_graders_terminal(mode, tmp_path):
     point, Ctrl-C will not work ... --existing kernel.json") would reach the terminal once per graded notebook."""
     from jupyter_client import BlockingKernelClient
 
-    from conftest import start_graded_kernel
+    from kernels import start_graded_kernel
 
     connection, kernel = start_graded_kernel(mode, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                              text=True)
@@ -208,7 +210,7 @@ def test_a_kernel_whose_zygote_died_starts_in_a_sandbox_of_its_own(tmp_path):
     """One zygote serves a whole grading run: if it died, the run's kernels start as without one, not at all."""
     from jupyter_client import BlockingKernelClient
 
-    from conftest import start_graded_kernel
+    from kernels import start_graded_kernel
 
     dead = tmp_path / "zygote.sock"  # a socket nothing listens on any more: what a dead zygote leaves
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gone:
@@ -230,3 +232,73 @@ def test_a_kernel_whose_zygote_died_starts_in_a_sandbox_of_its_own(tmp_path):
     assert reply["content"]["status"] == "ok"
     uid, grader_visible = "".join(m["content"].get("text", "") for m in seen if m["msg_type"] == "stream").split()
     assert int(uid) != 0 and grader_visible == "False"
+
+
+# a grading process that starts a graded kernel and is killed outright (SIGKILL: by a scheduler, the OOM killer)
+# while the kernel's launcher starts, or while the launcher's bwrap starts (a bwrap made slow by a wrapper)
+KILLED_GRADER = '''
+import os, signal, subprocess, sys, time
+from pathlib import Path
+import psutil
+from kernels import start_graded_kernel
+folder, zygote, slow_bwrap = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+_, kernel = start_graded_kernel("bwrap", folder, zygote=zygote or None, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def bwrap_starting():
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if slow_bwrap in p.cmdline():
+                return True
+        except psutil.Error:
+            pass
+while slow_bwrap and not bwrap_starting():
+    time.sleep(0.005)
+os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def processes_of(folder):
+    """Processes whose command line or environment names ``folder``: a kernel's launcher, bwrap (and its init
+    inside the sandbox), the kernel."""
+    found = []
+    for p in psutil.process_iter(["cmdline", "environ"]):
+        if folder in " ".join(p.info["cmdline"] or []) or folder in " ".join((p.info["environ"] or {}).values()):
+            found.append(p)
+    return found
+
+
+@pytest.mark.parametrize("moment", ["launcher-starts", "bwrap-starts"])
+@pytest.mark.parametrize("zygote", ["none", "died-with-the-grader", "outlives-the-grader"])
+def test_a_kernel_never_outlives_the_grading_process_that_started_it(zygote, moment, tmp_path):
+    """Nothing the kernel's launcher starts (bwrap, the sandbox, the kernel) stays when its grading process is killed
+    outright, at whatever moment: bwrap ties itself to its parent only once it has started (``--die-with-parent``),
+    and a process whose parent has died belongs to another parent."""
+    if zygote != "none" and os.geteuid() != 0:
+        pytest.skip("kernels are forked from a zygote only where the grader runs as root")
+    path = ""
+    if zygote == "died-with-the-grader":  # a socket nothing listens on any more: what a dead zygote leaves
+        path = str(tmp_path / "zygote.sock")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gone:
+            gone.bind(path)
+    elif zygote == "outlives-the-grader":  # a pipeline's worker killed alone: the zygote is its parent's
+        from autograder.grading.verdicts import zygote_socket
+        path = zygote_socket()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), str(ROOT)])}
+    slow = ""
+    if moment == "bwrap-starts":
+        (tmp_path / "bin").mkdir()
+        slow = str(tmp_path / "bin" / "bwrap")
+        with open(slow, "w") as f:
+            f.write(f'#!/bin/sh\nsleep 1\nexec {shutil.which("bwrap")} "$@"\n')
+        os.chmod(slow, 0o755)
+        env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
+    (tmp_path / "graded").mkdir()
+    grader = subprocess.run([sys.executable, "-c", KILLED_GRADER, str(tmp_path / "graded"), path, slow], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert grader.returncode == -signal.SIGKILL, grader.stderr
+    deadline = time.monotonic() + 10
+    while (left := processes_of(str(tmp_path / "graded"))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for p in left:
+        p.kill()
+    assert left == [], [" ".join(p.info["cmdline"] or [])[:120] for p in left]

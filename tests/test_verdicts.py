@@ -101,7 +101,7 @@ def test_a_graded_kernels_client_is_ready_with_nothing_of_kernel_info_left_for_t
     import subprocess
 
     from autograder.grading.verdicts import PromptKernelClient
-    from conftest import start_graded_kernel
+    from kernels import start_graded_kernel
 
     connection, kernel = start_graded_kernel("none", tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = PromptKernelClient()

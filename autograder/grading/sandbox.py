@@ -21,6 +21,7 @@ With ``BATCHNORM_SANDBOX=none`` the kernel runs unconfined, with the same limits
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -30,6 +31,7 @@ CLIENT_FILES = ("__init__.py", "client.py", "wire.py")    # all of the grader th
 CLIENT_ROOT = "/opt/batchnorm"                           # where they appear inside the sandbox
 SOCKET_ENV = "BATCHNORM_VERDICT_SOCKET"                  # as in autograder.client
 ZYGOTE_ENV = "BATCHNORM_ZYGOTE"                          # the socket of the grading process's zygote (zygote.py)
+GRADER_ENV = "BATCHNORM_GRADER"                          # the pid of the grading process that starts the launcher
 FILE_SIZE_LIMIT = 64 * 2 ** 20
 PROCESS_LIMIT = 256                                      # tasks (threads count) of the sandbox's user
 SANDBOX_UID_BASE = 60000
@@ -51,7 +53,8 @@ def _environment_prefix():
 
 def launcher_env(mode, memory_limit, socket_path, matplotlib_template=None, zygote=None):
     """The environment of the launcher (kernelspec ``env``)."""
-    env = {"BATCHNORM_SANDBOX": mode, "BATCHNORM_KERNEL_MEMORY": str(memory_limit), SOCKET_ENV: str(socket_path)}
+    env = {"BATCHNORM_SANDBOX": mode, "BATCHNORM_KERNEL_MEMORY": str(memory_limit), SOCKET_ENV: str(socket_path),
+           GRADER_ENV: str(os.getpid())}
     if matplotlib_template:
         env["BATCHNORM_MPL_TEMPLATE"] = str(matplotlib_template)
     if zygote:
@@ -181,7 +184,20 @@ def bwrap_command(kernel, env, cwd, kernel_dir, socket_dir, uid):
     return args + kernel
 
 
+def _tied_to(parent):
+    """Be killed (SIGKILL) when ``parent``, this process's parent, dies; False if it has already died. Kept across
+    ``exec`` (of bwrap, of a kernel). A process whose parent has died belongs to another (init), so the parent is
+    named, never read from ``getppid()`` afterwards."""
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0 \
+        and os.getppid() == parent
+
+
 def main(argv):
+    # the kernel, bwrap and the launcher die with the grading process, whenever it dies (a shard killed by its
+    # scheduler): bwrap's own --die-with-parent holds only from a point in its start, and a kernel never asks
+    if not _tied_to(int(os.environ.get(GRADER_ENV) or os.getppid())):
+        sys.exit("the grading process that started this kernel is gone")
     connection_file = os.path.abspath(argv[argv.index("-f") + 1])
     rest = [a for i, a in enumerate(argv) if a != "-f" and (i == 0 or argv[i - 1] != "-f")]
     mode = os.environ.get("BATCHNORM_SANDBOX", "bwrap")
@@ -238,26 +254,20 @@ def _forked_kernel(zygote, request, cwd, kernel_dir, socket_dir, uid):
     ``NO_ZYGOTE`` when the zygote cannot be reached (it died; one serves a whole grading run): then the kernel is
     started in the sandbox as without a zygote, and only this notebook pays for it.
 
-    This process stays the kernel's process for jupyter_client: killing it kills bwrap (``--die-with-parent``),
-    and with bwrap everything in the sandbox. It dies with the grading process that started it, as bwrap does when
-    it is that process's child: a grading process killed outright (a shard killed by its scheduler) would
-    otherwise leave it, bwrap and the placeholder waiting forever.
+    This process stays the kernel's process for jupyter_client: killing it kills bwrap (``--die-with-parent``,
+    and before bwrap gets there, ``_tied_to``), and with bwrap everything in the sandbox.
     """
-    import ctypes
     import json
-    import signal
     import socket
-    grader = os.getppid()
-    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 \
-            or os.getppid() != grader:
-        return "the grading process that started this kernel is gone"
+    launcher = os.getpid()
     status_r, status_w = os.pipe()
     ready_r, ready_w = os.pipe()
     # the placeholder says "ready" once bwrap has built the sandbox (mounts, root, user), then waits to be killed
     placeholder = ["/bin/sh", "-c", f"echo ready >&{ready_w}; exec sleep infinity {ready_w}>&-"]
     args = bwrap_command(placeholder, {"PATH": "/usr/bin:/bin"}, cwd, kernel_dir, socket_dir, uid)
     args[1:1] = ["--json-status-fd", str(status_w)]
-    bwrap = subprocess.Popen(args, pass_fds=(status_w, ready_w), stdin=subprocess.DEVNULL)
+    bwrap = subprocess.Popen(args, pass_fds=(status_w, ready_w), stdin=subprocess.DEVNULL,
+                             preexec_fn=lambda: _tied_to(launcher) or os._exit(1))
     os.close(status_w)
     os.close(ready_w)
     with os.fdopen(status_r) as status, os.fdopen(ready_r) as ready:
