@@ -163,9 +163,9 @@ def test_no_capability_no_inherited_descriptor_and_no_other_kernels_traces(probe
     report = probe["report"]
     assert report["caps"] and not any(report["caps"].values()), report["caps"]
     assert report["no_new_privs"] == 1
-    assert not [f for f in report["fds"] + report["sockets"] if "bn-z-" in f or "zygote" in f], report["fds"]
-    own = [t for t in report["traces"] if report["cwd"] and "bn-z-" not in t]
-    assert len(own) == 1 and not [t for t in report["traces"] if "bn-z-" in t], report["traces"]
+    assert not [f for f in report["fds"] + report["sockets"] if "bn-z." in f or "zygote" in f], report["fds"]
+    own = [t for t in report["traces"] if report["cwd"] and "bn-z." not in t]
+    assert len(own) == 1 and not [t for t in report["traces"] if "bn-z." in t], report["traces"]
     if os.geteuid() == 0:
         assert report["ppid"] == 0, "as root, the probe's kernel was not forked from the zygote"
 

@@ -18,9 +18,7 @@ into a gradebook other shards share; run again, it first forgets its students' r
 import csv
 import multiprocessing
 import os
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from pathlib import Path
 import nbformat
 import psutil
 
-from . import gradebook, intake, sandbox
+from . import gradebook, intake, sandbox, scratch
 from .course import ASSIGNMENT, Course, default_db_url
 from .gradebook import Result  # noqa: F401 (the pipeline's results are the gradebook's)
 from .verdicts import FAILED, NOT_RUN, forks_kernels, matplotlib_template, zygote_socket
@@ -59,14 +57,17 @@ def sqlite_url(root):
 
 # --- workers -------------------------------------------------------------------
 
-def _worker(conn, root, db_url, cell_timeout, sandboxed, memory_limit, mpl_template, zygote, folder):
+def _worker(conn, grader, root, db_url, cell_timeout, sandboxed, memory_limit, mpl_template, zygote, folder):
     """Grade tasks received on ``conn`` until told to stop; nbgrader is imported once.
 
     A task is (kind, student, notebooks): one student's notebooks are graded one after
     another (two workers never share a student's folder or gradebook rows). Before each
     notebook the worker sends ("start", notebook), after it ("done", notebook, ok, log, error).
-    mpl_template, zygote: the pool's (``Pool``); folder: the pool's folder, in which each notebook's own is made.
+    grader: the pool's process, with which the worker dies; mpl_template, zygote: the pool's (``Pool``); folder: the
+    pool's folder, in which each notebook's own is made.
     """
+    if not sandbox.tied_to(grader):
+        return
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     warnings.simplefilter("ignore")  # SQLAlchemy and nbformat chatter; nbgrader reports through its log
     from nbgrader.apps import NbGraderAPI
@@ -109,10 +110,10 @@ class Pool:
     """
 
     def __init__(self, size, root, db_url, cell_timeout, sandboxed, memory_limit):
-        self.folder = tempfile.mkdtemp(prefix="bn-pool-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        self.folder = scratch.make("pool")
         zygote = zygote_socket() if sandboxed and forks_kernels("bwrap") else None
-        self.args = (str(root), db_url, cell_timeout, sandboxed, memory_limit, matplotlib_template(), zygote,
-                     self.folder)
+        self.args = (os.getpid(), str(root), db_url, cell_timeout, sandboxed, memory_limit, matplotlib_template(),
+                     zygote, self.folder)
         self.context = multiprocessing.get_context("spawn")
         self.workers = [self._start() for _ in range(size)]
 
@@ -188,7 +189,7 @@ class Pool:
             w["process"].join(10)
             if w["process"].is_alive():
                 self._kill(w)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        scratch.remove(self.folder)
 
 
 # --- what the logs and notebooks say ---------------------------------------------

@@ -184,7 +184,7 @@ def bwrap_command(kernel, env, cwd, kernel_dir, socket_dir, uid):
     return args + kernel
 
 
-def _tied_to(parent):
+def tied_to(parent):
     """Be killed (SIGKILL) when ``parent``, this process's parent, dies; False if it has already died. Kept across
     ``exec`` (of bwrap, of a kernel). A process whose parent has died belongs to another (init), so the parent is
     named, never read from ``getppid()`` afterwards."""
@@ -196,7 +196,7 @@ def _tied_to(parent):
 def main(argv):
     # the kernel, bwrap and the launcher die with the grading process, whenever it dies (a shard killed by its
     # scheduler): bwrap's own --die-with-parent holds only from a point in its start, and a kernel never asks
-    if not _tied_to(int(os.environ.get(GRADER_ENV) or os.getppid())):
+    if not tied_to(int(os.environ.get(GRADER_ENV) or os.getppid())):
         sys.exit("the grading process that started this kernel is gone")
     connection_file = os.path.abspath(argv[argv.index("-f") + 1])
     rest = [a for i, a in enumerate(argv) if a != "-f" and (i == 0 or argv[i - 1] != "-f")]
@@ -255,7 +255,7 @@ def _forked_kernel(zygote, request, cwd, kernel_dir, socket_dir, uid):
     started in the sandbox as without a zygote, and only this notebook pays for it.
 
     This process stays the kernel's process for jupyter_client: killing it kills bwrap (``--die-with-parent``,
-    and before bwrap gets there, ``_tied_to``), and with bwrap everything in the sandbox.
+    and before bwrap gets there, ``tied_to``), and with bwrap everything in the sandbox.
     """
     import json
     import socket
@@ -267,7 +267,7 @@ def _forked_kernel(zygote, request, cwd, kernel_dir, socket_dir, uid):
     args = bwrap_command(placeholder, {"PATH": "/usr/bin:/bin"}, cwd, kernel_dir, socket_dir, uid)
     args[1:1] = ["--json-status-fd", str(status_w)]
     bwrap = subprocess.Popen(args, pass_fds=(status_w, ready_w), stdin=subprocess.DEVNULL,
-                             preexec_fn=lambda: _tied_to(launcher) or os._exit(1))
+                             preexec_fn=lambda: tied_to(launcher) or os._exit(1))
     os.close(status_w)
     os.close(ready_w)
     with os.fdopen(status_r) as status, os.fdopen(ready_r) as ready:

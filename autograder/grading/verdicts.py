@@ -19,11 +19,9 @@ import builtins
 import inspect
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -38,7 +36,7 @@ from nbgrader.utils import determine_grade
 from traitlets import Bool, Enum, Integer, Unicode
 
 from .. import wire
-from . import sandbox, zygote
+from . import sandbox, scratch, zygote
 from .notebooks import is_graded
 
 KERNEL = "batchnorm-graded"
@@ -360,11 +358,11 @@ def matplotlib_template(shared=None):
     if shared is not None and os.path.isdir(shared):
         _MPL_TEMPLATE = shared
     if _MPL_TEMPLATE is None:
-        folder = tempfile.mkdtemp(prefix="bn-mpl-")
+        folder = scratch.make("mpl")
         env = dict(os.environ, MPLCONFIGDIR=folder)
         subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, capture_output=True,
                        timeout=120)
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        atexit.register(scratch.remove, folder)
         _MPL_TEMPLATE = folder
     return _MPL_TEMPLATE
 
@@ -387,7 +385,7 @@ def zygote_socket(shared=None):
     if shared is not None and os.path.exists(shared):
         _ZYGOTE = {"process": None, "path": shared}
     if _ZYGOTE is None or _ZYGOTE["process"] is not None and _ZYGOTE["process"].poll() is not None:
-        folder = tempfile.mkdtemp(prefix="bn-z-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        folder = scratch.make("z")
         path = os.path.join(folder, "zygote.sock")
         venv_bin = os.path.join(sandbox._environment_prefix(), "bin")
         env = sandbox.kernel_env("bwrap", venv_bin, "", "/tmp")
@@ -406,7 +404,7 @@ def zygote_socket(shared=None):
         def stop(process=process, folder=folder):
             process.kill()
             process.wait()
-            shutil.rmtree(folder, ignore_errors=True)
+            scratch.remove(folder)
         atexit.register(stop)
         _ZYGOTE = {"process": process, "path": path}
     return _ZYGOTE["path"]
@@ -468,9 +466,7 @@ class VerdictExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         graded = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and is_graded(c)]
         self._last_graded = graded[-1] if graded and self.stop_after_last_graded else len(nb.cells)
-        # short: socket paths are limited to 107 bytes
-        base = self.run_parent or ("/tmp" if os.path.isdir("/tmp") else None)
-        self._run = Path(tempfile.mkdtemp(prefix="bn-", dir=base))
+        self._run = Path(scratch.make("run", under=self.run_parent or None))
         for sub in ("k", "v", "spec"):
             (self._run / sub).mkdir()
         os.chmod(self._run / "v", 0o755)
@@ -481,7 +477,7 @@ class VerdictExecute(Execute):
             return super().preprocess(nb, resources, km)
         finally:
             self._server.close()
-            shutil.rmtree(self._run, ignore_errors=True)
+            scratch.remove(self._run)
 
     def forks_kernels(self):
         return self.zygote and forks_kernels(self.sandbox)
