@@ -86,7 +86,7 @@ with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
             chunk = mem.read(hi - lo)
         except (OSError, ValueError, OverflowError):
             continue
-        traces.update(m.decode() for m in re.findall(rb"/tmp/bn-(?:z-)?[A-Za-z0-9_]{8}", chunk))
+        traces.update(m.decode() for m in re.findall(rb"/tmp/bn-(?:run|z)[.][A-Za-z0-9_]{8}", chunk))
 report["traces"] = sorted(traces)
 with open("probe.json", "w") as f:
     json.dump(report, f)
