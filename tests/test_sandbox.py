@@ -175,21 +175,46 @@ def test_its_own_process_namespace_and_nothing_survives(probe):
     assert probe["survivors"] == [], f"processes outlived grading: {probe['survivors']}"
 
 
-@pytest.mark.parametrize("mode", ["bwrap", "none"])
+# a student's code writing to the grader's terminal (escape sequences, a fake "all graded" line) every way it can
+LOUD = r'''
+import os, subprocess, sys
+os.write(1, b"LOUD-fd1\n"); os.write(2, b"LOUD-fd2\n")
+print("LOUD-stdout", file=sys.__stdout__, flush=True); print("LOUD-stderr", file=sys.__stderr__, flush=True)
+for path in ("/proc/self/fd/1", "/proc/self/fd/2", "/proc/1/fd/1", "/proc/1/fd/2", "/dev/tty",
+             f"/proc/{os.getppid()}/fd/1", f"/proc/{os.getppid()}/fd/2"):
+    try:
+        with open(path, "w") as f:
+            f.write("LOUD-" + path + "\n")
+    except OSError:
+        pass
+subprocess.run(["sh", "-c", "echo LOUD-child; echo LOUD-child >&2"])
+'''
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "bwrap-forked", "none"])
 def test_a_graded_kernel_prints_nothing_on_the_graders_terminal(mode, tmp_path):
-    """ipykernel's banner for kernels not started by a notebook server ("NOTE: When using the `ipython kernel` entry
-    point, Ctrl-C will not work ... --existing kernel.json") would reach the terminal once per graded notebook."""
+    """What a graded kernel or its student's code prints never reaches the grader's stdout or stderr: not ipykernel's
+    banner for kernels not started by a notebook server ("NOTE: When using the `ipython kernel` entry point, Ctrl-C
+    will not work ..."), once per graded notebook, nor what a student writes there on purpose (it stays in the
+    notebook)."""
     from jupyter_client import BlockingKernelClient
 
     from kernels import start_graded_kernel
 
-    connection, kernel = start_graded_kernel(mode, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                             text=True)
-    client = BlockingKernelClient()
+    zygote = None
+    if mode == "bwrap-forked":
+        if os.geteuid() != 0:
+            pytest.skip("kernels are forked from a zygote only where the grader runs as root")
+        from autograder.grading.verdicts import zygote_socket
+        zygote = zygote_socket()
+    connection, kernel = start_graded_kernel(mode.split("-")[0], tmp_path, zygote=zygote, stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT, text=True)
+    client, seen = BlockingKernelClient(), []
     client.load_connection_file(connection)
     client.start_channels()
     try:
         client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive(LOUD, timeout=60, output_hook=seen.append)
         client.shutdown()
         try:
             printed, _ = kernel.communicate(timeout=10)
@@ -202,6 +227,9 @@ def test_a_graded_kernel_prints_nothing_on_the_graders_terminal(mode, tmp_path):
     finally:
         client.stop_channels()
         kernel.kill()
+    assert reply["content"]["status"] == "ok", reply["content"]
+    shown = "".join(m["content"].get("text", "") for m in seen if m["msg_type"] == "stream")
+    assert all(f"LOUD-{what}" in shown for what in ("fd1", "fd2", "stdout", "stderr", "child")), shown
     assert printed == "", printed
 
 

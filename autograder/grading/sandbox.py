@@ -38,8 +38,12 @@ SANDBOX_UID_BASE = 60000
 NO_ZYGOTE = "the zygote cannot be reached"               # then a kernel starts in a sandbox of its own, unforked
 _PR_SET_PDEATHSIG = 1                                    # prctl: a signal when the parent dies
 # ipykernel_launcher's start (the kernel's own folder leaves sys.path while ipykernel loads, init_path puts it
-# back), without the debugger: importing debugpy is a tenth of a kernel's start, and nobody debugs a graded kernel
-KERNEL_MAIN = ("import sys; sys.path[:1] = [] if sys.path[:1] == [''] else sys.path[:1]; "
+# back), without the debugger: importing debugpy is a tenth of a kernel's start, and nobody debugs a graded kernel.
+# First the kernel's stdin, stdout and stderr become /dev/null: they are the grader's (its terminal, its log), and
+# a student's code must not write there (escape sequences, a fake summary); what it prints reaches its notebook
+KERNEL_MAIN = ("import os; quiet = os.open(os.devnull, os.O_RDWR); [os.dup2(quiet, fd) for fd in (0, 1, 2)]; "
+               "os.close(quiet); "
+               "import sys; sys.path[:1] = [] if sys.path[:1] == [''] else sys.path[:1]; "
                "sys.modules['debugpy'] = None; from ipykernel import kernelapp; kernelapp.launch_new_instance()")
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime", "/etc/nsswitch.conf", "/etc/passwd",
                 "/etc/group", "/etc/mime.types")
