@@ -328,7 +328,7 @@ def write_outputs(out_dir, results, points, sandboxed=True, shards=None):
 
     shards: the gradebook's shard rows (``gradebook.shards``), for a report of a sharded class.
     """
-    from .report import html_report, text_report
+    from .report import html_report, spreadsheet_cell, text_report
     notebooks = list(points)
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "grades.csv", "w", newline="") as f:
@@ -336,10 +336,11 @@ def write_outputs(out_dir, results, points, sandboxed=True, shards=None):
         w.writerow(["student", *notebooks, "score", "max_score", "needs_look", "lms", "lms_id", "shard", "feedback",
                     "messages"])
         for r in results:
-            w.writerow([r.student, *(f"{sum(s for s, _ in r.scores[n].values()):g}" for n in notebooks),
+            w.writerow([spreadsheet_cell(r.student),
+                        *(f"{sum(s for s, _ in r.scores[n].values()):g}" for n in notebooks),
                         f"{r.total:g}", f"{r.max_total:g}", "yes" if r.needs_look else "no",
-                        r.lms.get("lms", ""), r.lms.get("id", ""), r.shard, r.feedback or "",
-                        " | ".join(text for _, text in r.messages)])
+                        *map(spreadsheet_cell, (r.lms.get("lms", ""), r.lms.get("id", ""), r.shard, r.feedback or "",
+                                                " | ".join(text for _, text in r.messages)))])
     warning = None if sandboxed else NO_SANDBOX_WARNING
     (out_dir / "report.txt").write_text(text_report(results, points, warning, shards))
     (out_dir / "report.html").write_text(html_report(results, points, warning, shards))

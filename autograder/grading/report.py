@@ -7,6 +7,19 @@ from pathlib import PurePath
 import jinja2
 
 
+def plain(text):
+    """``text`` with every character that is not printable (escape sequences, newlines, bidirectional overrides)
+    written as its Python escape: a student's file names in a message stay inert on a terminal and in a report."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(text))
+
+
+def spreadsheet_cell(text):
+    """``plain(text)``, with a quote before a first character that would make a spreadsheet read a formula
+    (``=HYPERLINK(...)`` as a student's file name): the OWASP rule for CSV files."""
+    text = plain(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def pass_rates(results, points):
     """[(notebook, grade_id, passed, total)], lowest pass rate first."""
     rows = []
@@ -85,11 +98,11 @@ def text_report(results, points, warning=None, shards=None):
     lines += ["", f"needs an instructor's look ({len(look)}):"]
     for r in look:
         lines.append(f"  {r.student} ({r.total:g}/{r.max_total:g}):")
-        lines += [f"    - {text}" for level, text in r.messages if level == "error"]
+        lines += [f"    - {plain(text)}" for level, text in r.messages if level == "error"]
     noted = [r for r in results if any(level == "info" for level, _ in r.messages)]
     lines += ["", f"repaired or ignored on the way in ({len(noted)}):"]
     for r in noted:
-        lines += [f"  {r.student}: {text}" for level, text in r.messages if level == "info"]
+        lines += [f"  {r.student}: {plain(text)}" for level, text in r.messages if level == "info"]
     places, without = feedback_places(results)
     lines += ["", "feedback pages (each student's folder: the feedback column of grades.csv):"]
     lines += [f"  {folder}/<student>/batchnorm/  {n} students (shard {shard})" for folder, shard, n in places]
@@ -142,7 +155,7 @@ max {{ s.max }} (out of {{ s.out_of }}).</p>
 <img alt="score distribution" src="data:image/png;base64,{{ hist }}">
 <h2>Needs an instructor's look ({{ look|length }})</h2>
 <ul>{% for r in look %}<li><b>{{ r.student }}</b> ({{ r.total }}/{{ r.max_total }})<ul>
-{% for level, text in r.messages if level == "error" %}<li>{{ text }}</li>{% endfor %}</ul></li>{% endfor %}</ul>
+{% for level, text in r.messages if level == "error" %}<li>{{ plain(text) }}</li>{% endfor %}</ul></li>{% endfor %}</ul>
 <h2>Pass rate per test</h2>
 <img alt="pass rates" src="data:image/png;base64,{{ rates }}">
 <h2>Grades</h2>
@@ -160,5 +173,5 @@ max {{ s.max }} (out of {{ s.out_of }}).</p>
 def html_report(results, points, warning=None, shards=None):
     hist, rates = _figures(results, points)
     return TEMPLATE.render(warning=warning, status=shard_status(results, shards), s=summary(results), hist=hist,
-                           rates=rates, results=results,
+                           rates=rates, results=results, plain=plain,
                            look=[r for r in results if r.needs_look], notebooks=list(points))

@@ -1,0 +1,36 @@
+"""What the class report, grades.csv and the grading run's terminal show of a student's own file names."""
+import csv
+
+from autograder.grading.gradebook import Result
+from autograder.grading.intake import collect
+from autograder.grading.pipeline import write_outputs
+
+# an upload's name is the student's choice (Canvas keeps it after lastfirst_userid_submissionid_): a spreadsheet
+# formula, terminal escape sequences (clear the screen, retitle the window) and a right-to-left override
+HOSTILE = '=HYPERLINK("evil.example","open")\x1b[2J\x1b]0;graded: 100%\x07\u202egpj.zip'
+
+
+def test_a_students_file_names_stay_inert_in_the_report_and_grades_csv(tmp_path):
+    download = tmp_path / "download"
+    download.mkdir()
+    (download / f"eveevil_123_456_{HOSTILE}").write_bytes(b"not a zip")
+    (download / "@bob_batchnorm.zip").write_bytes(b"not a zip either")
+    students = list(collect(download))
+    assert {s.id for s in students} == {"eveevil-123", "@bob"}
+    points = {"01_axis_means_keepdims": {"channel_stats_values": 1.0}}
+    results = [Result(s.id, scores={"01_axis_means_keepdims": {"channel_stats_values": (0.0, 1.0)}},
+                      messages=s.messages, lms=s.lms) for s in students]
+    assert any(HOSTILE in text for r in results for _, text in r.messages)
+    write_outputs(tmp_path / "out", results, points)
+
+    text = {name: (tmp_path / "out" / name).read_text() for name in ("grades.csv", "report.txt", "report.html")}
+    for name, content in text.items():
+        assert not [c for c in content if not c.isprintable() and c not in "\n\r"], name
+    assert '\\x1b[2J\\x1b]0;graded: 100%\\x07\\u202egpj.zip is not a valid zip archive' in text["report.txt"]
+    with open(tmp_path / "out" / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    cells = [cell for row in rows for cell in row.values()]
+    assert [c for c in cells if c[:1] in ("=", "+", "-", "@")] == []
+    assert sorted(row["student"] for row in rows) == ["'@bob", "eveevil-123"]
+    (eve,) = [row for row in rows if row["student"] == "eveevil-123"]
+    assert eve["messages"].startswith("'=HYPERLINK(") and "\\x1b[2J" in eve["messages"]
