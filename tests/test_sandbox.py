@@ -88,9 +88,21 @@ with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
             continue
         traces.update(m.decode() for m in re.findall(rb"/tmp/bn-(?:run|z)[.][A-Za-z0-9_]{8}", chunk))
 report["traces"] = sorted(traces)
-with open("probe.json", "w") as f:
-    json.dump(report, f)
+print("PROBE " + json.dumps(report))
 '''
+
+# a student whose code, run by the grader, leaves a symlink where its notebook was: nbgrader (the grader's user, root
+# in CI) writes the graded notebook there afterwards, through the link, into a file of the machine's
+LINKER = '''
+import os
+os.remove(NOTEBOOK)
+os.symlink(VICTIM, NOTEBOOK)
+'''
+
+
+def cell_output(notebook_path, index):
+    graded = nbformat.read(notebook_path, as_version=4)
+    return "".join(o.get("text", "") for o in graded.cells[index].outputs if o.output_type == "stream")
 
 
 @pytest.fixture(scope="module")
@@ -118,14 +130,20 @@ def probe(tmp_path_factory):
             + PROBE.replace("MARK", mark))
     nb.cells.insert(1, nbformat.v4.new_code_cell(code))
     course.submit("prober", {name: nb})
+    victim = course.root / "victim.txt"  # any file of the machine's
+    victim.write_text("the machine's own file")
+    linker = read_notebooks(course.release_dir)[name]
+    linker.cells.insert(1, nbformat.v4.new_code_cell(f"NOTEBOOK, VICTIM = {name + '.ipynb'!r}, {str(victim)!r}\n"
+                                                     + LINKER))
+    course.submit("linker", {name: linker})
     with listener:
-        course.autograde()  # the neighbour, then the prober (nbgrader's order): one grading process, as in a class
+        course.autograde()  # linker, neighbour, prober (nbgrader's order): one grading process, as in a class
     time.sleep(0.5)
     assert course.autograded_dir("neighbour").is_dir(), "the neighbour was not graded"
-    report = json.loads((course.autograded_dir("prober") / "probe.json").read_text())
+    report = json.loads(cell_output(course.autograded_dir("prober") / f"{name}.ipynb", 1).split("PROBE ", 1)[1])
     survivors = [p.pid for p in psutil.process_iter(["cmdline"]) if mark in " ".join(p.info["cmdline"] or [])]
     return dict(report=report, secrets=secrets, writes=writes, course=course, host_tmp=host_tmp,
-                survivors=survivors, mark=mark)
+                survivors=survivors, mark=mark, victim=victim, linked=course.autograded_dir("linker") / f"{name}.ipynb")
 
 
 def test_nothing_of_the_grader_is_visible(probe):
@@ -145,6 +163,13 @@ def test_only_the_students_own_folder_and_a_private_tmp_are_writable(probe):
     assert not os.path.exists(probe["host_tmp"]), "the sandbox's /tmp is the host's"
     for key in ("venv", "base", "usr"):
         assert not os.path.exists(w[key])
+
+
+def test_what_a_kernel_leaves_in_its_folder_never_redirects_the_graders_writes(probe):
+    """The kernel works in a copy of its folder: its notebook replaced by a symlink there, the graded notebook is still
+    written where nbgrader writes it, and the file the link names is untouched."""
+    assert probe["victim"].read_text() == "the machine's own file"
+    assert not probe["linked"].is_symlink() and nbformat.read(probe["linked"], as_version=4).cells[1].source
 
 
 def test_no_network_and_limits_on_memory_processes_and_file_size(probe):
@@ -188,6 +213,18 @@ for path in ("/proc/self/fd/1", "/proc/self/fd/2", "/proc/1/fd/1", "/proc/1/fd/2
     except OSError:
         pass
 subprocess.run(["sh", "-c", "echo LOUD-child; echo LOUD-child >&2"])
+# a copy of any descriptor 1 or 2 of the processes it can see (the sandbox's init, a placeholder): pidfd_getfd
+# (unsandboxed, it would be every process of the machine's)
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+for pid in (int(p) for p in os.listdir("/proc") if SANDBOXED and p.isdigit() and int(p) != os.getpid()):
+    for fd in (1, 2):
+        try:
+            copied = libc.syscall(438, os.pidfd_open(pid), fd, 0)
+            if copied >= 0:
+                os.write(copied, f"LOUD-pidfd_getfd {pid} {fd}\n".encode())
+        except OSError:
+            pass
 '''
 
 
@@ -214,7 +251,8 @@ def test_a_graded_kernel_prints_nothing_on_the_graders_terminal(mode, tmp_path):
     client.start_channels()
     try:
         client.wait_for_ready(timeout=60)
-        reply = client.execute_interactive(LOUD, timeout=60, output_hook=seen.append)
+        reply = client.execute_interactive(LOUD.replace("SANDBOXED", str(mode != "none")), timeout=60,
+                                           output_hook=seen.append)
         client.shutdown()
         try:
             printed, _ = kernel.communicate(timeout=10)

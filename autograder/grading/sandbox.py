@@ -6,8 +6,10 @@ code, and uses the standard library only so that it starts fast. With
 ``BATCHNORM_SANDBOX=bwrap`` the kernel sees:
 
 - the system (``/usr``), the Python installation and the virtual environment, read-only;
-- the student's working copy (the folder nbgrader autogrades in) and the kernel's
-  own connection folder, writable; a private ``/tmp`` (also ``HOME``);
+- a copy of the student's working folder (the folder nbgrader autogrades in, which
+  the kernel never touches: nbgrader writes the graded notebook there afterwards) at
+  that folder's path, and the kernel's own connection folder, writable; a private
+  ``/tmp`` (also ``HOME``);
 - the verdict socket, and the three files of the grader a kernel needs
   (``autograder/__init__.py``, ``client.py``, ``wire.py``), read-only;
 - no network, its own PID namespace (everything it starts dies with it), a clean
@@ -152,10 +154,23 @@ def _matplotlib_config(kernel_dir, uid):
     return folder
 
 
-def bwrap_command(kernel, env, cwd, kernel_dir, socket_dir, uid):
-    """The bwrap command line that runs ``kernel`` (argv) with ``env`` in the sandbox."""
+def working_copy(cwd, kernel_dir, uid):
+    """The kernel's working folder: a copy of the student's (``cwd``), in ``kernel_dir``, bound at ``cwd`` in the
+    sandbox. Whatever the kernel leaves there (its notebook replaced by a symlink to a file of the machine's) stays
+    in the copy: nbgrader, running as the grader, writes the graded notebook into ``cwd`` afterwards. Symlinks are
+    copied as links, never followed."""
+    work = os.path.join(kernel_dir, "work")
+    shutil.copytree(cwd, work, symlinks=True)
+    if uid is not None:
+        os.chown(work, uid, uid)
+    return work
+
+
+def bwrap_command(kernel, env, cwd, kernel_dir, socket_dir, uid, work=None):
+    """The bwrap command line that runs ``kernel`` (argv) with ``env`` in the sandbox, in ``cwd``; ``work``: the
+    folder bound there (``working_copy``), else ``cwd`` itself."""
     ro = ["/usr", sys.base_prefix, _environment_prefix()] + [p for p in SYSTEM_FILES if os.path.exists(p)]
-    rw = [cwd, kernel_dir]
+    rw = [(work or cwd, cwd), (kernel_dir, kernel_dir)]
     clients = [(os.path.join(PACKAGE, f), f"{CLIENT_ROOT}/autograder/{f}") for f in CLIENT_FILES]
     args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--hostname", "sandbox",
@@ -165,7 +180,7 @@ def bwrap_command(kernel, env, cwd, kernel_dir, socket_dir, uid):
             args += ["--symlink", os.readlink(link), link]
         elif os.path.isdir(link):
             ro.append(link)
-    targets = ro + rw + [socket_dir] + [dest for _, dest in clients]
+    targets = ro + [dest for _, dest in rw] + [socket_dir] + [dest for _, dest in clients]
     made = set()
     for target in sorted(targets):
         for folder in _ancestors(target):  # readable parents: bwrap makes them 0700 otherwise
@@ -175,8 +190,8 @@ def bwrap_command(kernel, env, cwd, kernel_dir, socket_dir, uid):
     for path in ro:
         args += ["--ro-bind", path, path]
     args += ["--ro-bind", socket_dir, socket_dir]
-    for path in rw:
-        args += ["--bind", path, path]
+    for src, dest in rw:
+        args += ["--bind", src, dest]
     for src, dest in clients:
         args += ["--ro-bind", src, dest]
     args += ["--chdir", cwd, "--clearenv"]
@@ -231,7 +246,7 @@ def main(argv):
     if os.geteuid() == 0:
         # a user of its own per grading process: the process limit counts only this kernel's tasks
         uid = SANDBOX_UID_BASE + os.getppid() % 30000
-        for path in (cwd, kernel_dir, connection_file):
+        for path in (kernel_dir, connection_file):
             os.chown(path, uid, uid)
         tasks = PROCESS_LIMIT
     else:
@@ -241,19 +256,25 @@ def main(argv):
     mpl = _matplotlib_config(kernel_dir, uid)
     if mpl:
         env["MPLCONFIGDIR"] = mpl
+    work = working_copy(cwd, kernel_dir, uid)
     zygote = os.environ.get(ZYGOTE_ENV)
     if zygote and uid is not None:
         limits = {"RLIMIT_AS": memory, "RLIMIT_FSIZE": FILE_SIZE_LIMIT, "RLIMIT_CORE": 0, "RLIMIT_NPROC": tasks}
         request = {"args": kernel[3:], "env": env, "cwd": cwd, "uid": uid,
                    "limits": {k: v for k, v in limits.items() if k != "RLIMIT_AS" or v > 0}}
-        status = _forked_kernel(zygote, request, cwd, kernel_dir, os.path.dirname(socket_path), uid)
+        status = _forked_kernel(zygote, request, cwd, work, kernel_dir, os.path.dirname(socket_path), uid)
         if status is not NO_ZYGOTE:
             sys.exit(status)
-    args = bwrap_command(kernel, env, cwd, kernel_dir, os.path.dirname(socket_path), uid)
+    args = bwrap_command(kernel, env, cwd, kernel_dir, os.path.dirname(socket_path), uid, work)
+    # bwrap and its init (root's processes, when the grader is root) keep the grader's stderr for what bwrap says of
+    # a sandbox that did not start; nothing keeps its stdout
+    quiet = os.open(os.devnull, os.O_RDWR)
+    os.dup2(quiet, 0)
+    os.dup2(quiet, 1)
     os.execvp(args[0], args)
 
 
-def _forked_kernel(zygote, request, cwd, kernel_dir, socket_dir, uid):
+def _forked_kernel(zygote, request, cwd, work, kernel_dir, socket_dir, uid):
     """The sandbox with a placeholder inside, the kernel forked into it by the zygote; bwrap's exit status, or
     ``NO_ZYGOTE`` when the zygote cannot be reached (it died; one serves a whole grading run): then the kernel is
     started in the sandbox as without a zygote, and only this notebook pays for it.
@@ -266,9 +287,11 @@ def _forked_kernel(zygote, request, cwd, kernel_dir, socket_dir, uid):
     launcher = os.getpid()
     status_r, status_w = os.pipe()
     ready_r, ready_w = os.pipe()
-    # the placeholder says "ready" once bwrap has built the sandbox (mounts, root, user), then waits to be killed
-    placeholder = ["/bin/sh", "-c", f"echo ready >&{ready_w}; exec sleep infinity {ready_w}>&-"]
-    args = bwrap_command(placeholder, {"PATH": "/usr/bin:/bin"}, cwd, kernel_dir, socket_dir, uid)
+    # the placeholder says "ready" once bwrap has built the sandbox (mounts, root, user), then waits to be killed,
+    # holding none of the grader's descriptors: it runs as the kernel's user, who could copy them (pidfd_getfd)
+    placeholder = ["/bin/sh", "-c",
+                   f"echo ready >&{ready_w}; exec sleep infinity {ready_w}>&- </dev/null >/dev/null 2>&1"]
+    args = bwrap_command(placeholder, {"PATH": "/usr/bin:/bin"}, cwd, kernel_dir, socket_dir, uid, work)
     args[1:1] = ["--json-status-fd", str(status_w)]
     bwrap = subprocess.Popen(args, pass_fds=(status_w, ready_w), stdin=subprocess.DEVNULL,
                              preexec_fn=lambda: tied_to(launcher) or os._exit(1))
