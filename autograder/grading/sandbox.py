@@ -266,11 +266,11 @@ def main(argv):
         if status is not NO_ZYGOTE:
             sys.exit(status)
     args = bwrap_command(kernel, env, cwd, kernel_dir, os.path.dirname(socket_path), uid, work)
-    # bwrap and its init (root's processes, when the grader is root) keep the grader's stderr for what bwrap says of
-    # a sandbox that did not start; nothing keeps its stdout
+    # bwrap and its init keep the grader's stderr, for what bwrap says of a sandbox that did not start, only where
+    # they are root's processes (a grader running as root): a kernel of the same user could copy it (pidfd_getfd)
     quiet = os.open(os.devnull, os.O_RDWR)
-    os.dup2(quiet, 0)
-    os.dup2(quiet, 1)
+    for fd in (0, 1) if uid is not None else (0, 1, 2):
+        os.dup2(quiet, fd)
     os.execvp(args[0], args)
 
 
