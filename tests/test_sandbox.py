@@ -355,13 +355,16 @@ def test_a_kernel_never_outlives_the_grading_process_that_started_it(zygote, mom
         (tmp_path / "bin").mkdir()
         slow = str(tmp_path / "bin" / "bwrap")
         with open(slow, "w") as f:
-            f.write(f'#!/bin/sh\nsleep 1\nexec {shutil.which("bwrap")} "$@"\n')
+            # bwrap held back until the grading process is dead: then it goes on as a real one would
+            f.write(f'#!/bin/sh\nwhile [ ! -e {tmp_path / "go"} ]; do sleep 0.05; done\n'
+                    f'exec {shutil.which("bwrap")} "$@"\n')
         os.chmod(slow, 0o755)
         env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
     (tmp_path / "graded").mkdir()
     grader = subprocess.run([sys.executable, "-c", KILLED_GRADER, str(tmp_path / "graded"), path, slow], env=env,
                             capture_output=True, text=True, timeout=120)
     assert grader.returncode == -signal.SIGKILL, grader.stderr
+    (tmp_path / "go").touch()
     deadline = time.monotonic() + 10
     while (left := processes_of(str(tmp_path / "graded"))) and time.monotonic() < deadline:
         time.sleep(0.1)
