@@ -1,4 +1,4 @@
-"""Graded kernels started the way a grading process starts them, with the standard library and the launcher only:
+"""Graded kernels started the way a grading process starts them, with the launcher and jupyter_client only:
 importable by a small process a test starts and kills (no nbgrader, no pytest)."""
 import os
 import subprocess
