@@ -117,7 +117,11 @@ class _Remote:
 
 
 class _KernelPeer(wire.Peer):
-    """The kernel's end: keeps the student's objects, runs what the verdict process asks."""
+    """The kernel's end: keeps the student's objects, runs what the verdict process asks.
+
+    The inputs the verdict process sends read-only arrive writeable and watched: each reply reports their digests.
+    """
+    WATCHES = True
 
     def __init__(self, sock):
         super().__init__(sock)

@@ -14,11 +14,20 @@ A frame is ``u32 header length | u32 body length | JSON header | body``; the hea
 is ``{"tree": ..., "sizes": [...]}`` and the body the buffers, one after another. In
 the tree, a tuple is ``{"$t": [...]}``, a dict ``{"$d": [[key, value], ...]}``
 (string keys), an array ``{"$a": i, "dtype": "<f8", "shape": [...], "ro": bool}``
-(buffer ``i``; ``ro`` keeps read-only inputs read-only on the other side), a numpy
+(buffer ``i``; ``ro``: an input the sender's code must leave unchanged, see below), a numpy
 scalar the same with ``"$s"``, and an object that stays on the side that owns it
 ``{"$r": id, "type": name}`` (kernel object) or ``{"$p": id, "type": name}``
 (verdict-process object).
+
+A read-only array the verdict process sends is an input that the student's code must not
+change. The kernel cannot be trusted to keep it read-only (its code may unlock the flag,
+copy it writeable only when it is read-only, or write through ``ctypes``), so it gets a
+plain writeable array instead and is *watched*: every reply the kernel sends carries a
+digest of each watched array it has received so far (``digest``), and the verdict
+process compares them with the digests of what it sent. Whatever route wrote into an
+input, the verdict process sees the change (``Peer.changed_inputs``).
 """
+import hashlib
 import itertools
 import json
 import math
@@ -45,14 +54,20 @@ def _is_number(value):
     return type(value) in (bool, int, float)
 
 
-def encode(tree, other):
-    """Encode ``tree`` to (json-able tree, buffers); ``other(obj)`` encodes what is not plain data."""
+def encode(tree, other, watched=None):
+    """Encode ``tree`` to (json-able tree, buffers); ``other(obj)`` encodes what is not plain data.
+
+    watched: a list that receives the ``digest`` of every read-only array, in the order the receiver decodes them.
+    """
     buffers = []
 
     def array(a, key):
         a = np.asarray(a)
         buffers.append(a.tobytes(order="C"))
-        return {key: len(buffers) - 1, "dtype": a.dtype.str, "shape": list(a.shape), "ro": not a.flags.writeable}
+        ro = not a.flags.writeable
+        if ro and key == "$a" and watched is not None:
+            watched.append(digest(a))
+        return {key: len(buffers) - 1, "dtype": a.dtype.str, "shape": list(a.shape), "ro": ro}
 
     def walk(v, depth):
         if depth > 50:
@@ -74,9 +89,17 @@ def encode(tree, other):
     return walk(tree, 0), buffers
 
 
-def dumps(tree, other):
-    """One frame (bytes) carrying ``tree``."""
-    encoded, buffers = encode(tree, other)
+def digest(a):
+    """A digest of an array's dtype, shape and contents: what must not change in an input."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{a.dtype.str}{a.shape}".encode())
+    h.update(np.ascontiguousarray(a).data if a.size else b"")
+    return h.hexdigest()
+
+
+def dumps(tree, other, watched=None):
+    """One frame (bytes) carrying ``tree`` (``watched``: see ``encode``)."""
+    encoded, buffers = encode(tree, other, watched)
     header = json.dumps({"tree": encoded, "sizes": [len(b) for b in buffers]}, allow_nan=True).encode()
     frame = b"".join([_HEADER.pack(len(header), sum(len(b) for b in buffers)), header, *buffers])
     if len(frame) > MAX_FRAME:
@@ -101,8 +124,12 @@ def _read_array(buf, dtype, shape):
     return np.frombuffer(buf, dtype=dtype).reshape(shape).copy()
 
 
-def decode(tree, buffers, ref):
-    """Rebuild plain data; ``ref(kind, id, type_name)`` turns ``$r``/``$p`` markers into objects."""
+def decode(tree, buffers, ref, watch=None):
+    """Rebuild plain data; ``ref(kind, id, type_name)`` turns ``$r``/``$p`` markers into objects.
+
+    watch: None keeps read-only arrays read-only; else a read-only array arrives writeable and is passed to
+    ``watch`` (the kernel's end: see the module's docstring).
+    """
     def array(v, key):
         i = v[key]
         if type(i) is not int or not 0 <= i < len(buffers):
@@ -129,7 +156,10 @@ def decode(tree, buffers, ref):
             return out
         if "$a" in v:
             a = array(v, "$a")
-            a.flags.writeable = not v.get("ro")
+            if v.get("ro") and watch is not None:
+                watch(a)
+            else:
+                a.flags.writeable = not v.get("ro")
             return a
         if "$s" in v:
             a = array(v, "$s")
@@ -155,7 +185,7 @@ def _recv_exactly(sock, n):
     return b"".join(chunks)
 
 
-def recv(sock, ref):
+def recv(sock, ref, watch=None):
     """Read one frame from ``sock`` and decode it (see ``decode``)."""
     size, body_size = _HEADER.unpack(_recv_exactly(sock, _HEADER.size))
     if size + body_size > MAX_FRAME:
@@ -173,7 +203,7 @@ def recv(sock, ref):
     offsets = list(itertools.accumulate(sizes, initial=size))
     buffers = [data[start:end] for start, end in zip(offsets, offsets[1:])]
     try:
-        return decode(header.get("tree"), buffers, ref)
+        return decode(header.get("tree"), buffers, ref, watch)
     except RecursionError:
         raise ProtocolError("data nested too deep") from None
 
@@ -189,12 +219,17 @@ class Peer:
     requests (``call``, ``getattr``, ``setattr``): a student's function may call a
     method of an object that lives in the verdict process, and the reverse.
     Subclasses say how their objects are referred to (``other``, ``resolve``) and
-    how a request is served (``serve``, returning the reply message).
+    how a request is served (``serve``, returning the reply message). The end with
+    ``WATCHES`` (the kernel's) receives read-only arrays as watched inputs, and every
+    reply it sends reports their digests (see the module's docstring).
     """
     REQUESTS = ("call", "getattr", "setattr")
+    WATCHES = False
 
     def __init__(self, sock):
         self.sock = sock
+        self.sent = []      # digests of the read-only arrays sent, in order: what the other end must report back
+        self.watched = []   # read-only arrays received (WATCHES only), in order
 
     def other(self, obj):
         raise NotImplementedError
@@ -205,14 +240,25 @@ class Peer:
     def serve(self, message):
         raise NotImplementedError
 
+    def frame(self, message):
+        """``message`` as one frame; the digests of its read-only arrays join ``sent`` once it is made."""
+        watched = []
+        data = dumps(message, self.other, watched)
+        self.sent += watched
+        return data
+
     def send(self, message):
-        send(self.sock, message, self.other)
+        self.sock.sendall(self.frame(message))
 
     def receive(self):
-        message = recv(self.sock, self.resolve)
+        message = recv(self.sock, self.resolve, self.watched.append if self.WATCHES else None)
         if type(message) is not dict or type(message.get("op")) is not str:
             raise ProtocolError("a message must be a dict with an 'op'")
         return message
+
+    def changed_inputs(self, reply):
+        """Whether the other end's ``reply`` reports inputs that differ from what this end sent (or none at all)."""
+        return reply.get("watched", []) != self.sent
 
     def request(self, message):
         """Send ``message``; serve nested requests until a message that is not a request arrives."""
@@ -222,8 +268,11 @@ class Peer:
             if reply["op"] not in self.REQUESTS:
                 return reply
             answer = self.serve(reply)
+            if self.WATCHES:  # after the student's code has run
+                answer["watched"] = [digest(a) for a in self.watched]
             try:
-                frame = dumps(answer, self.other)
+                frame = self.frame(answer)
             except ProtocolError as err:  # e.g. a result nested too deep: say so instead of going silent
-                frame = dumps({"op": "raise", "type": "TypeError", "message": str(err)}, self.other)
+                frame = self.frame({"op": "raise", "type": "TypeError", "message": str(err),
+                                    "watched": answer.get("watched", [])})
             self.sock.sendall(frame)

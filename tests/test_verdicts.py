@@ -1,4 +1,5 @@
 """Which verdicts count: the server records one per executing test cell, for that cell's check only."""
+import numpy as np
 import pytest
 
 from autograder import client
@@ -68,6 +69,80 @@ def test_an_exception_names_the_call_and_an_object_that_is_not_data_is_named(ser
     server.begin_cell(2, "standardize_values")
     with pytest.raises(AssertionError, match="returned a Cheque; expected a numpy array"):
         client.check("standardize_values", lambda x: Cheque())
+
+
+# a student's standardize_columns that writes into its input, each by a route that gets past a read-only flag
+def _in_place(x):
+    x -= x.mean(axis=0)
+    x /= x.std(axis=0)
+    return x
+
+
+def unlocks_the_flag(x):
+    x.flags.writeable = True
+    return _in_place(x)
+
+
+def sets_flags(x):
+    x.setflags(write=True)
+    return _in_place(x)
+
+
+def requires_writeable(x):
+    return _in_place(np.require(x, requirements="W"))  # a writeable copy only when x is read-only
+
+
+def writeable_strided_view(x):
+    return _in_place(np.lib.stride_tricks.as_strided(x, writeable=True))
+
+
+def through_ctypes(x):
+    import ctypes
+    view = np.ctypeslib.as_array((ctypes.c_double * x.size).from_address(x.ctypes.data)).reshape(x.shape)
+    return _in_place(view)
+
+
+def through_array_interface(x):
+    class Writeable:
+        __array_interface__ = dict(x.__array_interface__, data=(x.__array_interface__["data"][0], False))
+    return _in_place(np.asarray(Writeable()))
+
+
+@pytest.mark.parametrize("route", [_in_place, unlocks_the_flag, sets_flags, requires_writeable,
+                                   writeable_strided_view, through_ctypes, through_array_interface],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_a_write_into_a_read_only_input_fails_by_whatever_route(server, route):
+    """The kernel gets its inputs writeable and reports what they hold after each call: in place, unlocked, copied
+    writeable only when read-only, or written through another view of the memory, the same cell fails, with the
+    message the in-place answer gets."""
+    server.begin_cell(4, "standardize_no_mutation")
+    with pytest.raises(AssertionError, match=r"^standardize_columns writes into one of its input arrays \(.*read-only"):
+        client.check("standardize_no_mutation", rename(route, "standardize_columns"))
+    assert [passed for passed, _ in server.verdicts[4]] == [False]
+    server.begin_cell(5, "standardize_no_mutation")
+    client.check("standardize_no_mutation", rename(standardize, "standardize_columns"))
+    assert server.verdicts[5] == [(True, "")]
+
+
+def rename(fn, name):
+    def student(x):
+        return fn(x)
+    student.__name__ = student.__qualname__ = name
+    return student
+
+
+def test_the_visible_tests_read_only_inputs_cannot_be_unlocked_and_a_write_by_any_route_is_named():
+    import bn_helpers as h
+    x = h.readonly(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(ValueError):
+        x.flags.writeable = True
+    for route in (_in_place, unlocks_the_flag, sets_flags, writeable_strided_view, through_ctypes,
+                  through_array_interface):
+        with pytest.raises(AssertionError, match="writes into one of its input arrays"):
+            h.call(route, h.readonly(np.arange(6.0).reshape(2, 3) ** 2))
+    # a copy made writeable only when the input is read-only passes here; the hidden check gives it a writeable
+    # input (test above)
+    assert h.call(requires_writeable, h.readonly(np.arange(6.0).reshape(2, 3))).shape == (2, 3)
 
 
 def test_without_a_verdict_process_grading_fails_closed(monkeypatch, tmp_path):

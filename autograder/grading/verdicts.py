@@ -49,6 +49,10 @@ NOT_RUN_AFTER_LAST = ("(not run while grading: no graded cell comes after this o
 
 # --- the student's objects, seen from here ----------------------------------------
 
+# what a call that changed an input it was given read-only raised; bn_helpers.call names the mistake
+CHANGED_INPUT = "an input array given read-only had changed when the call returned (read-only input written into)"
+
+
 class StudentRaised(Exception):
     """The student's code raised while a hidden check called it (type and message as the kernel said)."""
 
@@ -198,6 +202,8 @@ class VerdictPeer(wire.Peer):
         """Send a request about a student's object; return its value or raise what the student's code raised."""
         self.context = call
         reply = self.request(message)
+        if self.changed_inputs(reply):
+            raise _raised_class("ValueError")(call, "ValueError", CHANGED_INPUT)
         if reply["op"] == "return":
             return reply.get("value")
         if reply["op"] == "raise":

@@ -90,32 +90,53 @@ def numerical_gradient(f, x, dout, h=1e-5):
 
 
 def readonly(*arrays):
-    """Read-only copies of the arrays: writing into one raises ``ValueError``."""
+    """Read-only copies of the arrays: writing into one raises ``ValueError``, and so does making it writeable."""
     copies = []
     for a in arrays:
-        c = np.array(a)
-        c.flags.writeable = False
+        a = np.asarray(a)
+        if a.dtype.hasobject:
+            c = np.array(a)
+            c.flags.writeable = False
+        else:  # backed by bytes, which numpy never lets anyone write
+            c = np.frombuffer(a.tobytes(), dtype=a.dtype, count=a.size).reshape(a.shape)
         copies.append(c)
     return copies[0] if len(copies) == 1 else tuple(copies)
 
 
-def call(fn, *args, **kwargs):
-    """Call a student's function or class; an in-place write to a read-only input becomes a clear failure.
+def _readonly_arrays(value, depth=0):
+    """The read-only arrays among ``value``, in tuples, lists and dicts too."""
+    if type(value) is np.ndarray:
+        return [] if value.flags.writeable else [value]
+    if type(value) in (tuple, list) and depth < 10:
+        return [a for v in value for a in _readonly_arrays(v, depth + 1)]
+    if type(value) is dict and depth < 10:
+        return [a for v in value.values() for a in _readonly_arrays(v, depth + 1)]
+    return []
 
-    Warnings raised inside become notes on stdout (see ``warnings_as_notes``).
+
+def call(fn, *args, **kwargs):
+    """Call a student's function or class; a write into a read-only input becomes a clear failure.
+
+    A write is caught however it is made: in place (``x -= mean``), after unlocking the array, or through
+    another view of its memory. Warnings raised inside become notes on stdout (see ``warnings_as_notes``).
     """
     name = getattr(fn, "__name__", "the function")
+    inputs = [(a, a.tobytes(), a.shape, a.dtype) for a in _readonly_arrays((args, kwargs))]
     try:
         with warnings_as_notes(name):
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
     except ValueError as err:
-        if "read-only" in str(err):
-            raise AssertionError(
-                f"{name} writes into one of its input arrays ({err}). "
-                "Compute new arrays instead of modifying the inputs in place "
-                "(e.g. `x = x - mean`, not `x -= mean`)."
-            ) from None
+        if "read-only" in str(err) or "WRITEABLE" in str(err):
+            raise AssertionError(_writes_into_input(name, err)) from None
         raise
+    if any((a.shape, a.dtype) != (shape, dtype) or a.tobytes() != data for a, data, shape, dtype in inputs):
+        raise AssertionError(_writes_into_input(name, "a read-only input had changed when the call returned"))
+    return result
+
+
+def _writes_into_input(name, why):
+    return (f"{name} writes into one of its input arrays ({why}). Compute new arrays instead of modifying the "
+            "inputs in place (e.g. `x = x - mean`, not `x -= mean`).")
 
 
 def _as_array(name, value):
