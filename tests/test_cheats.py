@@ -27,7 +27,7 @@ from autograder.samples import variants as V
 pytestmark = pytest.mark.skipif(not sandbox.available()[0],
                                 reason=f"no sandbox here: {sandbox.available()[1]} (apt-get install bubblewrap)")
 
-HONEST = ["aaa-honest-solution", "aaa-honest-mistake", "zzz-honest-solution", "zzz-honest-blank"]
+HONEST = ["aaa-honest-solution", "aaa-honest-mistake", "aaa-honest-inplace", "zzz-honest-solution", "zzz-honest-blank"]
 
 
 def student_of(cheat):
@@ -133,7 +133,8 @@ def failed_closed(out, result, notebook):
 
 
 def honest_scores(results, base, notebook):
-    name = {"blank": "zzz-honest-blank", "solution": "aaa-honest-solution", "mistake": "aaa-honest-mistake"}[base]
+    name = {"blank": "zzz-honest-blank", "solution": "aaa-honest-solution", "mistake": "aaa-honest-mistake",
+            "inplace": "aaa-honest-inplace"}[base]
     return scores(results[name], notebook)
 
 
@@ -146,8 +147,9 @@ def test_honest_classmates_score_what_their_work_earns(cheated):
         kind = name.split("-")[-1]
         if kind == "solution":
             assert lost == set(), f"{name} lost {sorted(lost)}: a cheat reached a classmate's grade"
-        elif kind == "mistake":
-            assert lost == set(mistake.fails), f"{name} lost {sorted(lost)}, expected {sorted(mistake.fails)}"
+        elif kind in ("mistake", "inplace"):
+            fails = (mistake if kind == "mistake" else V.by_name(sample.IN_PLACE_MISTAKE)).fails
+            assert lost == set(fails), f"{name} lost {sorted(lost)}, expected {sorted(fails)}"
         else:
             assert r.total == 0
 

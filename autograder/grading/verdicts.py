@@ -49,16 +49,23 @@ NOT_RUN_AFTER_LAST = ("(not run while grading: no graded cell comes after this o
 
 # --- the student's objects, seen from here ----------------------------------------
 
-# what a call that changed an input it was given read-only raised; bn_helpers.call names the mistake
-CHANGED_INPUT = "an input array given read-only had changed when the call returned (read-only input written into)"
-
-
 class StudentRaised(Exception):
     """The student's code raised while a hidden check called it (type and message as the kernel said)."""
 
     def __init__(self, call, type_name, message):
         super().__init__(f"{call} raised {type_name}: {message}")
         self.type_name = type_name
+
+
+class ChangedInput(StudentRaised, ValueError):
+    """A call of the student's code returned with an input it was given read-only changed (``wire``: watched).
+
+    A ValueError that says "read-only", as numpy's error for an in-place write is: ``bn_helpers.call`` names the
+    mistake the same way for both."""
+
+    def __init__(self, call):
+        Exception.__init__(self, f"{call}: a read-only input had changed when the call returned")
+        self.type_name = "ValueError"
 
 
 _RAISED = {}
@@ -203,7 +210,7 @@ class VerdictPeer(wire.Peer):
         self.context = call
         reply = self.request(message)
         if self.changed_inputs(reply):
-            raise _raised_class("ValueError")(call, "ValueError", CHANGED_INPUT)
+            raise ChangedInput(call)
         if reply["op"] == "return":
             return reply.get("value")
         if reply["op"] == "raise":

@@ -31,8 +31,9 @@ SKIP_DIRS = ("/proc", "/sys", "/dev")
 
 L1, L2, L3, L4, L5 = ("01_axis_means_keepdims", "02_forward", "03_backward", "04_running_statistics",
                       "05_batchnorm_in_a_network")
-FAMILIES = ("transformer", "reference", "gradebook", "persist", "processes", "leak", "patch", "lying", "forge")
-BASES = ("blank", "solution", "mistake")
+FAMILIES = ("transformer", "reference", "gradebook", "persist", "processes", "leak", "patch", "lying", "forge",
+            "mutation")
+BASES = ("blank", "solution", "mistake", "inplace")
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Cheat:
     name: str          # unique
     family: str        # one of FAMILIES
     description: str   # one line: what a student tries
-    base: str          # "blank", "solution" or "mistake": the honest work underneath
+    base: str          # "blank", "solution", "mistake" or "inplace": the honest work underneath
     code: str          # Python source the student adds
     notebook: str = L1  # notebook stem the code goes into
     # grade ids that the cheat's own replacement code earns honestly, i.e. what the same code earns once its
@@ -1696,6 +1697,76 @@ def _bn_cheat():
 ''')
 
 # =====================================================================================
+# 11. mutation: an answer that writes into its input (the "inplace" base) and gets past the read-only flag
+#     of its inputs, so that the no-mutation test would not see it (each replaces batchnorm_forward)
+# =====================================================================================
+
+def _in_place_forward(route):
+    """batchnorm_forward writing ``x -= mu`` into its input, after ``route`` (lines that make ``x`` writeable)."""
+    return AFTER + "\nimport numpy as _bn_np\n\n\ndef batchnorm_forward(x, gamma, beta, eps=1e-5):\n" + route + r'''
+    mu = x.mean(axis=0)
+    var = x.var(axis=0)
+    inv_std = 1.0 / _bn_np.sqrt(var + eps)
+    x -= mu
+    xhat = x * inv_std
+    out = gamma * xhat + beta
+    cache = (xhat, gamma, inv_std)
+    return out, cache
+'''
+
+
+M_UNLOCK_FLAG = _in_place_forward('''\
+    try:
+        x.flags.writeable = True  # "assignment destination is read-only" otherwise
+    except ValueError:
+        pass
+''')
+
+M_SETFLAGS = _in_place_forward('''\
+    try:
+        x.setflags(write=True)
+    except ValueError:
+        pass
+''')
+
+M_REQUIRE = _in_place_forward('''\
+    x = _bn_np.require(x, requirements="W")  # a writeable copy only if x is read-only
+''')
+
+M_STRIDED = _in_place_forward('''\
+    x = _bn_np.lib.stride_tricks.as_strided(x, writeable=True)
+''')
+
+M_CTYPES = _in_place_forward('''\
+    try:
+        import ctypes
+        kind = {4: ctypes.c_float, 8: ctypes.c_double}[x.dtype.itemsize]
+        raw = (kind * x.size).from_address(x.ctypes.data)
+        x = _bn_np.ctypeslib.as_array(raw).reshape(x.shape)  # the same memory, writeable
+    except Exception:
+        pass
+''')
+
+M_ARRAY_INTERFACE = _in_place_forward('''\
+    class _BnWriteable:
+        __array_interface__ = dict(x.__array_interface__, data=(x.__array_interface__["data"][0], False))
+    try:
+        x = _bn_np.asarray(_BnWriteable())  # the same memory, without the read-only flag
+    except Exception:
+        pass
+''')
+
+# the visible test hands the answer read-only arrays through the notebook's `readonly`: replaced by writeable copies,
+# the visible part passes, and only the hidden check stands between the in-place answer and the point
+M_HIDE_FROM_VISIBLE = _in_place_forward("") + r'''
+
+def readonly(*arrays):
+    copies = tuple(_bn_np.array(a) for a in arrays)
+    return copies[0] if len(copies) == 1 else copies
+'''
+
+
+# =====================================================================================
 # 8. lying: answers that are not honest arrays (they replace the function of the cell)
 # =====================================================================================
 
@@ -2895,6 +2966,22 @@ CHEATS = [
     Cheat("lying_repr_bomb", "lying",
           "replaces the staged batchnorm_forward after the honest code: an object equal to anything with a 1 MB "
           "repr, a raising str, fake len/attributes and NaN float", "blank", LY_REPR_BOMB, L3),
+    # 11. mutation (these replace batchnorm_forward with the in-place answer they sit on, made to get past the flag)
+    Cheat("mutation_unlock_flag", "mutation", "x.flags.writeable = True, then x -= mu", "inplace", M_UNLOCK_FLAG, L2),
+    Cheat("mutation_setflags", "mutation", "x.setflags(write=True), then x -= mu", "inplace", M_SETFLAGS, L2),
+    Cheat("mutation_require_writeable", "mutation",
+          "x = np.require(x, requirements='W'): a copy only when x is read-only, else x -= mu writes into it",
+          "inplace", M_REQUIRE, L2),
+    Cheat("mutation_strided_view", "mutation", "x -= mu through np.lib.stride_tricks.as_strided(x, writeable=True)",
+          "inplace", M_STRIDED, L2),
+    Cheat("mutation_ctypes", "mutation", "x -= mu through a writeable ctypes view of x's memory", "inplace",
+          M_CTYPES, L2),
+    Cheat("mutation_array_interface", "mutation",
+          "x -= mu through an array made from x's __array_interface__ with the read-only flag cleared", "inplace",
+          M_ARRAY_INTERFACE, L2),
+    Cheat("mutation_hide_from_visible", "mutation",
+          "the notebook's readonly() replaced by writeable copies, then x -= mu: the visible part passes, the "
+          "hidden check alone sees the write", "inplace", M_HIDE_FROM_VISIBLE, L2),
     # 9. forge
     Cheat("forge_autograder_api", "forge",
           "call every report/send/record/result-like function of the autograder modules with 'pass' for every "

@@ -206,10 +206,15 @@ DEMO_CHEATS = ["transformer_cleanup", "patch_check_and_helpers", "gradebook_manu
                "persist_pth"]
 
 
+IN_PLACE_MISTAKE = "fwd_in_place"  # the honest answer under the cheats that get past a read-only flag
+
+
 def honest_bases(sample):
-    """The honest work a cheat sits on ({base: whole assignment}): blank, correct, and the demo mistake."""
+    """The honest work a cheat sits on ({base: whole assignment}): blank, correct, the demo mistake, and an answer
+    that writes into its input."""
     return {"blank": read_notebooks(sample.release_dir), "solution": sample.solved,
-            "mistake": sample.with_variant(V.by_name(V.DEMO_MISTAKE))}
+            "mistake": sample.with_variant(V.by_name(V.DEMO_MISTAKE)),
+            "inplace": sample.with_variant(V.by_name(IN_PLACE_MISTAKE))}
 
 
 def cheat_submission(bases, cheat):
