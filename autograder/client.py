@@ -83,10 +83,16 @@ def _raise(reply):
     raise cls(str(reply.get("message", "")))
 
 
+def _refused(name):
+    return AttributeError(f"the grader's layer refused access to {name!r}: your code may use only its public "
+                          "attributes and methods")
+
+
 class _Remote:
     """An object of the verdict process (a reference layer placed in the student's network).
 
-    Attribute reads, writes and calls go back to the verdict process, which owns it.
+    Attribute reads, writes and calls go back to the verdict process, which owns it. Its own internals (the
+    connection, its id) are not attributes the student's code can read.
     """
     __slots__ = ("_peer", "_id", "_type")
 
@@ -95,25 +101,34 @@ class _Remote:
         object.__setattr__(self, "_id", ident)
         object.__setattr__(self, "_type", type_name)
 
-    def __getattr__(self, name):
+    def __getattribute__(self, name):
         if name.startswith("_"):
-            raise AttributeError(name)
-        key = (self._id, name)
-        if key in self._peer.methods:
-            return self._peer.methods[key]
-        value = self._peer.ask({"op": "getattr", "target": self, "name": name})
-        if isinstance(value, _Remote) and value._type == "method":
-            self._peer.methods[key] = value  # a bound method stays the same: one round trip fewer per call
+            raise _refused(name)
+        peer, ident = _internal(self, "_peer"), _internal(self, "_id")
+        key = (ident, name)
+        if key in peer.methods:
+            return peer.methods[key]
+        value = peer.ask({"op": "getattr", "target": self, "name": name})
+        if type(value) is _Remote and _internal(value, "_type") == "method":
+            peer.methods[key] = value  # a bound method stays the same: one round trip fewer per call
         return value
 
     def __setattr__(self, name, value):
-        self._peer.ask({"op": "setattr", "target": self, "name": name, "value": value})
+        if name.startswith("_"):
+            raise _refused(name)
+        _internal(self, "_peer").ask({"op": "setattr", "target": self, "name": name, "value": value})
+
+    def __delattr__(self, name):
+        raise _refused(name)
 
     def __call__(self, *args, **kwargs):
-        return self._peer.ask({"op": "call", "target": self, "args": list(args), "kwargs": kwargs})
+        return _internal(self, "_peer").ask({"op": "call", "target": self, "args": list(args), "kwargs": kwargs})
 
     def __repr__(self):
-        return f"<{self._type} (grader's)>"
+        return f"<{_internal(self, '_type')} (grader's)>"
+
+
+_internal = object.__getattribute__
 
 
 class _KernelPeer(wire.Peer):
@@ -142,16 +157,17 @@ class _KernelPeer(wire.Peer):
             peer = cls(sock)
             try:
                 reply = peer.request({"op": "check", "name": str(name), "objects": list(objects)})
-            except wire.ProtocolError as err:
-                raise AssertionError(f"the connection to the grader broke ({err})") from None
+            except (wire.ProtocolError, OSError) as err:
+                raise AssertionError(f"the connection to the grader broke ({type(err).__name__}: {err}); this test "
+                                     "scores 0") from None
         if reply.get("op") != "verdict":
             raise AssertionError("the grader sent an unexpected reply")
         if reply.get("passed") is not True:
             raise AssertionError(str(reply.get("message", "the hidden check failed")))
 
     def other(self, obj):
-        if isinstance(obj, _Remote):
-            return {"$p": obj._id}
+        if type(obj) is _Remote:
+            return {"$p": _internal(obj, "_id")}
         key = id(obj)
         if key not in self.ids:
             self.ids[key] = len(self.objects)

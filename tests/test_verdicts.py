@@ -145,6 +145,55 @@ def test_the_visible_tests_read_only_inputs_cannot_be_unlocked_and_a_write_by_an
     assert h.call(requires_writeable, h.readonly(np.arange(6.0).reshape(2, 3))).shape == (2, 3)
 
 
+def _network_forward(net, x, record=None):
+    """A correct network_forward (affine - BN - ReLU blocks, then affine), as lesson 5 asks."""
+    import bn_helpers as h
+    out, caches = x, []
+    for i in range(len(net["W"]) - 1):
+        out, affine = h.affine_forward(out, net["W"][i], net["b"][i])
+        out = net["bn"][i].forward(out) if net["bn"] else out
+        out, relu = h.relu_forward(out)
+        caches.append((affine, relu))
+    scores, affine = h.affine_forward(out, net["W"][-1], net["b"][-1])
+    return scores, caches + [affine]
+
+
+REACHES = {  # what a student's network does to the grader's layer lent to it, before the honest forward pass
+    "__class__": lambda layer: layer.__class__.__init__.__globals__,
+    "__globals__": lambda layer: layer.forward.__globals__,
+    "__builtins__": lambda layer: layer.__builtins__,
+    "_peer": lambda layer: layer._peer.sock.close(),
+    "forged reference": lambda layer: type(layer)(object.__getattribute__(layer, "_peer"), 99, "BatchNorm")(),
+}
+
+
+@pytest.mark.parametrize("reach", sorted(REACHES))
+def test_a_network_that_reaches_into_the_lent_layer_is_told_the_layer_refused(server, reach):
+    def network_forward(net, x, record=None):
+        if net["bn"]:
+            REACHES[reach](net["bn"][0])
+        return _network_forward(net, x)
+
+    server.begin_cell(1, "net_forward")
+    with pytest.raises(AssertionError, match="the grader's layer refused"):
+        client.check("net_forward", network_forward)
+    assert [passed for passed, _ in server.verdicts[1]] == [False]
+    server.begin_cell(2, "net_forward")
+    client.check("net_forward", _network_forward)
+    assert server.verdicts[2] == [(True, "")]
+
+
+def test_a_network_that_breaks_the_connection_fails_with_a_message(server):
+    def network_forward(net, x, record=None):
+        if net["bn"]:
+            object.__getattribute__(net["bn"][0], "_peer").sock.close()
+        return _network_forward(net, x)
+
+    server.begin_cell(1, "net_forward")
+    with pytest.raises(AssertionError, match="the connection to the grader broke"):
+        client.check("net_forward", network_forward)
+
+
 def test_without_a_verdict_process_grading_fails_closed(monkeypatch, tmp_path):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     monkeypatch.delenv(client.SOCKET_ENV, raising=False)

@@ -31,6 +31,7 @@ import nbformat
 import numpy as np
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
+from nbclient.exceptions import DeadKernelError
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import determine_grade
 from traitlets import Bool, Enum, Integer, Unicode
@@ -42,6 +43,7 @@ from .notebooks import is_graded
 KERNEL = "batchnorm-graded"
 NOT_RUN = "HiddenCheckNotRun"
 FAILED = "HiddenCheckFailed"
+KERNEL_DIED = "KernelDied"
 RESOURCE = "batchnorm_verdicts"
 NOT_RUN_AFTER_LAST = ("(not run while grading: no graded cell comes after this one, so neither it nor the cells "
                       "below can change your score)\n")
@@ -161,6 +163,9 @@ class _Own:
         self.obj, self.bound = obj, bound
 
 
+_NOT_LENT = object()  # what a reference to an object the grader never lent resolves to
+
+
 def _public(name):
     if type(name) is not str or not name.isidentifier() or name.startswith("_"):
         raise AttributeError(f"{name!r} is not available: only public attributes of the grader's objects are")
@@ -198,9 +203,7 @@ class VerdictPeer(wire.Peer):
 
     def resolve(self, kind, ident, type_name):
         if kind == "$p":
-            if not 0 <= ident < len(self.own):
-                raise wire.ProtocolError("unknown grader object")
-            return self.own[ident]
+            return self.own[ident] if 0 <= ident < len(self.own) else _NOT_LENT  # refused by serve
         if ident not in self.handles:
             self.handles[ident] = Handle(self, ident, type_name, self.context)
         return self.handles[ident]
@@ -223,7 +226,8 @@ class VerdictPeer(wire.Peer):
         try:
             target = message.get("target")
             if not isinstance(target, _Own):
-                raise TypeError("only the grader's objects passed to your code can be used this way")
+                raise TypeError("the grader's layer refused the access: only the objects the grader passed to your "
+                                "code can be used, through their public attributes and methods")
             op = message["op"]
             if op == "call":
                 args, kwargs = message.get("args", []), message.get("kwargs", {})
@@ -479,6 +483,7 @@ class VerdictExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         graded = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and is_graded(c)]
         self._last_graded = graded[-1] if graded and self.stop_after_last_graded else len(nb.cells)
+        self._died_in = None  # the cell in which the kernel died, as messages name it
         self._run = Path(scratch.make("run", under=self.run_parent or None))
         for sub in ("k", "v", "spec"):
             (self._run / sub).mkdir()
@@ -520,12 +525,37 @@ class VerdictExecute(Execute):
             if not any(c.cell_type == "code" for c in self.nb.cells[self._last_graded + 1:index]):
                 cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN_AFTER_LAST)]
             return cell, resources
+        if self._died_in is not None:
+            if cell.cell_type == "code":
+                cell.outputs = [_died_output(f"not run: the kernel died in {self._died_in}, above; this cell scores 0")
+                                ] if is_graded(cell) else []
+            return cell, resources
         meta = cell.metadata.get("nbgrader", {})
         self._server.begin_cell(index, meta.get("grade_id") if meta.get("grade") else None)
         try:
             return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            # like a cell past its time limit, it costs itself and what could not run after it, nothing before it
+            self._died_in = _cell_name(self.nb, index)
+            cell.outputs.append(_died_output(
+                f"the kernel died while {self._died_in} ran (os._exit, a crash in compiled code, or out of memory): "
+                "this cell and the graded cells after it score 0; the cells above keep their points"))
+            return cell, resources
         finally:
             self._server.end_cell()
+
+
+def _cell_name(nb, index):
+    """A code cell as messages name it: its grade id, or its place among the notebook's code cells."""
+    cell = nb.cells[index]
+    gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+    if gid:
+        return f"cell {gid!r}"
+    return f"code cell {sum(c.cell_type == 'code' for c in nb.cells[:index + 1])}"
+
+
+def _died_output(text):
+    return nbformat.v4.new_output("error", ename=KERNEL_DIED, evalue=text, traceback=[f"{KERNEL_DIED}: {text}"])
 
 
 class ApplyVerdicts(NbGraderPreprocessor):
