@@ -7,15 +7,17 @@ import subprocess
 import sys
 import time
 
+import nbformat
 import psutil
 import pytest
 
 from autograder.samples import sample
 from autograder.samples import variants as V
 from autograder.grading.course import Course
+from autograder.grading.notebooks import grade_id
 from conftest import SETTINGS, SHARED_CLASS_FILES
-from autograder.grading import gradebook, scratch
-from autograder.grading.pipeline import sqlite_url
+from autograder.grading import gradebook, sandbox, scratch
+from autograder.grading.pipeline import Settings, grade_class, sqlite_url
 
 FULL = {"01_axis_means_keepdims": 15, "02_forward": 20, "03_backward": 25, "04_running_statistics": 35,
         "05_batchnorm_in_a_network": 15, "06_normalization_family": 10}
@@ -62,12 +64,18 @@ EXPECTED = {
     "infinite-loop": (set(), "ran past the per-cell time limit", "error"),
     "too-much-memory": (set(), "ran out of memory", "error"),
     "kernel-exit": ({"03_backward"}, "the kernel died", "error"),
+    "kernel-exit-late": (set(), "the kernel died while cell 'channel_stats_shape' ran", "error"),
+    "kernel-exit-in-hidden-check": (set(), "the kernel died while cell 'channel_stats_shape' ran", "error"),
     "calls-sys-exit": (set(), "calls sys.exit()", "error"),
     "floods-output": (set(), "output was truncated", "info"),
     "empty-archive": (set(FULL), "is an empty archive", "error"),
     "not-a-notebook": (set(FULL), "homework.pdf is not a notebook; ignored", "info"),
     "slow-notebook": ({"04_running_statistics"}, "ran past the whole-notebook limit", "error"),
 }
+
+
+# cases that cost part of a notebook: {case: {notebook: points it keeps}}
+PARTIAL = {"kernel-exit-late": {"01_axis_means_keepdims": 10}, "kernel-exit-in-hidden-check": {"01_axis_means_keepdims": 10}}
 
 
 def student_with(packed, case):
@@ -106,10 +114,48 @@ def test_broken_submission_gets_a_message_and_a_fair_score(class_results, packed
     zeros, fragment, level = EXPECTED[case]
     assert said(result, fragment, level), f"no {level} message containing {fragment!r}: {result.messages}"
     zeros = set().union(*(EXPECTED[c][0] for c in cases if c in EXPECTED))
+    kept = {nb: pts for c in cases for nb, pts in PARTIAL.get(c, {}).items()}
     # an edited test cell sits on the demo mistake: that notebook is compared with the mistake's own elsewhere
     mistake = {V.by_name(V.DEMO_MISTAKE).notebook} if "edited-test-cell" in cases else set()
     assert {nb: s for nb, s in per_notebook(result).items() if nb not in mistake} == \
-        {nb: 0 if nb in zeros else pts for nb, pts in FULL.items() if nb not in mistake}, cases
+        {nb: 0 if nb in zeros else kept.get(nb, pts) for nb, pts in FULL.items() if nb not in mistake}, cases
+
+
+def test_a_kernel_stuck_in_a_hidden_check_costs_that_cell_and_those_after_not_those_before(course, tmp_path):
+    """A hidden check that never returns, in a kernel deaf to SIGINT and SIGTERM: the cell runs past its time limit,
+    the kernel never goes idle again, and the notebook is still graded (nbclient's wait for the cell's last output
+    raises; without care, nbgrader could not grade the notebook at all)."""
+    files = sample.kernel_stuck_in_hidden_check(sample.Sample(course.release_dir, course.source_dir))
+    notebook = "01_axis_means_keepdims"
+    folder = sample.write_class({"stuck": {f"{notebook}.ipynb": files[f"{notebook}.ipynb"]}}, tmp_path / "download")
+    (result,) = grade_class(folder, tmp_path / "graded", Settings(workers=1, cell_timeout=3, notebook_timeout=60,
+                                                                  sandbox=sandbox.available()[0]), progress=False)
+    scores = {gid: score for gid, (score, _) in result.scores[notebook].items()}
+    assert scores == {"reduced_shape_no_keepdims": 2, "reduced_shape_keepdims": 2, "channel_mean_loop": 2,
+                      "standardize_values": 3, "standardize_no_mutation": 1,
+                      "channel_stats_shape": 0, "channel_stats_values": 0}, (scores, result.messages)
+    assert said(result, f"{notebook}.ipynb: cell 'channel_stats_shape' ran past the per-cell time limit"), \
+        result.messages
+
+
+@pytest.mark.parametrize("case", ["kernel-exit-late", "kernel-exit-in-hidden-check"])
+def test_a_kernel_that_dies_costs_the_cell_it_died_in_and_those_after_not_those_before(class_results, packed, case):
+    """Honest work in the cells above keeps its points, whether the kernel dies in the visible part of a test cell or
+    during its hidden check; the dying cell and the graded cells after it score 0 and say why."""
+    student, _ = student_with(packed, case)
+    notebook = "01_axis_means_keepdims"
+    scores = {gid: score for gid, (score, _) in class_results[student].scores[notebook].items()}
+    assert scores == {"reduced_shape_no_keepdims": 2, "reduced_shape_keepdims": 2, "channel_mean_loop": 2,
+                      "standardize_values": 3, "standardize_no_mutation": 1,
+                      "channel_stats_shape": 0, "channel_stats_values": 0}, scores
+    path = class_results["_out"] / "course" / "build" / "autograded" / student / "batchnorm" / f"{notebook}.ipynb"
+    errors = {grade_id(c): [(o.ename, o.evalue) for o in c.outputs if o.output_type == "error"]
+              for c in nbformat.read(path, as_version=4).cells if grade_id(c)}
+    assert any(ename == "KernelDied" and evalue.startswith("the kernel died while cell 'channel_stats_shape' ran")
+               for ename, evalue in errors["channel_stats_shape"]), errors["channel_stats_shape"]
+    assert errors["channel_stats_values"] == [
+        ("CellNotRun", "not run: the kernel died in cell 'channel_stats_shape', above; this cell scores 0")]
+    assert all(errors[gid] == [] for gid, score in scores.items() if score), errors
 
 
 def test_the_pools_folder_goes_with_it_and_with_it_what_a_killed_worker_left(graded_class, class_results, packed):

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -191,15 +192,16 @@ class Course:
         self.db_url = db_url or default_db_url(self.root)
 
     @classmethod
-    def create(cls, root, db_url=None, **options):
-        """Make a course at ``root`` from this repository's ``solutions/`` and its own config file.
+    def create(cls, root, db_url=None, solutions=None, **options):
+        """Make a course at ``root`` from ``solutions`` (default: this repository's ``solutions/``) and its own
+        config file.
 
         options: further keyword arguments of ``configure`` (ignore_warnings, cell_timeout, sandbox, ...).
         """
         root = Path(root).resolve()
         if (root / "solutions").exists():
             shutil.rmtree(root / "solutions")
-        shutil.copytree(ROOT / "solutions", root / "solutions",
+        shutil.copytree(solutions or ROOT / "solutions", root / "solutions",
                         ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
         (root / "build").mkdir(parents=True, exist_ok=True)
         (root / "nbgrader_config.py").write_text(textwrap.dedent(f"""\
@@ -236,18 +238,25 @@ class Course:
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
         return run_nbgrader(args, self.root, env, check)
 
-    def generate(self, db=True):
-        """The student release in ``course/``; db=False leaves the gradebook alone (another shard filled it)."""
-        return self.nbgrader("generate_assignment", ASSIGNMENT, "--force", *([] if db else ["--no-db"]))
+    def generate(self):
+        """The student release in ``course/``, and the assignment in the gradebook."""
+        return self.nbgrader("generate_assignment", ASSIGNMENT, "--force")
 
     def generate_here(self, db=True):
         """``generate``, by nbgrader's API in this process with the course's own ``nbgrader_config.py``: what the
-        command does, without a new Python that imports nbgrader (about 2 core-s). Raise NbgraderError on failure."""
+        command does, without a new Python that imports nbgrader (about 2 core-s). Raise NbgraderError on failure.
+
+        db=False: the release alone; the course's gradebook is not written (another shard filled it). nbgrader's
+        tables go into a throwaway gradebook: its own ``--no-db`` still writes every cell and its points into the
+        course's (``SaveCells``).
+        """
         from nbgrader.apps import NbGraderAPI
 
         config = self._config_here()
-        config.GenerateAssignment.no_database = not db
-        result = NbGraderAPI(config=config).generate_assignment(ASSIGNMENT, force=True, create=True)
+        with tempfile.TemporaryDirectory() as throwaway:
+            if not db:
+                config.CourseDirectory.db_url = f"sqlite:///{throwaway}/gradebook.db"
+            result = NbGraderAPI(config=config).generate_assignment(ASSIGNMENT, force=True, create=True)
         return self._succeeded("generate_assignment", result)
 
     def autograde_here(self, student=None):

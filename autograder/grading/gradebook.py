@@ -215,26 +215,50 @@ class OtherAssignment(RuntimeError):
     """The gradebook holds another version of the assignment than the one being graded."""
 
 
-def prepare(db_url, course, points_of_source):
-    """Put the assignment into the gradebook once: the first shard generates it there, later ones check it.
+def prepare(db_url, points_of_source, make_course):
+    """Put the assignment into the gradebook once, then make the course folder (``make_course()``, returned) and
+    its release: the first shard generates the assignment into the gradebook, later ones only read it.
 
-    Re-generating into a gradebook that other shards are grading into would race with them (nbgrader removes and
-    re-creates a notebook that has no submission yet), so a gradebook that has the assignment is only compared
-    with ``points_of_source``; OtherAssignment if they differ. Call it under ``exclusive``.
+    A gradebook that has the assignment is never generated into again: that would race with the shards grading into
+    it (nbgrader removes and re-creates a notebook that has no submission yet) and write the source's points over
+    the gradebook's. Its points are compared with ``points_of_source`` (read from the source notebooks):
+    OtherAssignment if they differ, raised before anything is made or written, so that a refused run changes
+    nothing; else the release is generated beside it (``Course.generate_here(db=False)``). Call it under
+    ``exclusive``.
     """
     try:
         known = points(db_url)
     except Exception:  # no tables yet, or no assignment
         known = None
-    if known:
-        course.generate_here(db=False)
-        if known != points_of_source:
-            raise OtherAssignment(f"the gradebook {sa.engine.make_url(db_url).render_as_string()} holds another "
-                                  "version of the assignment (other notebooks, test cells or points): grade into a "
-                                  "new gradebook (--db-url, or a new --out for the default SQLite one)")
-    else:
-        course.generate_here()
+    if known and known != points_of_source:
+        differences = _differences(known, points_of_source)
+        shown = "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
+        raise OtherAssignment(
+            f"the gradebook {sa.engine.make_url(db_url).render_as_string()} holds another version of the assignment "
+            f"than the source being graded ({shown}). Nothing was graded and the gradebook is as it was. Either "
+            "grade the whole class again into a new gradebook (a new --out for the default SQLite one, a new "
+            "--db-url for a shared one, in every shard), or restore the source (solutions/) to the version this "
+            "gradebook was graded with.")
+    course = make_course()
+    course.generate_here(db=not known)
     create_tables(db_url)
+    return course
+
+
+def _differences(known, source):
+    """[text] of what differs between the gradebook's {notebook: {grade_id: points}} and the source's."""
+    out = []
+    for notebook in sorted(set(known) | set(source)):
+        if notebook not in known or notebook not in source:
+            out.append(f"{notebook} is only in the {'source' if notebook in source else 'gradebook'}")
+            continue
+        for cell in sorted(set(known[notebook]) | set(source[notebook])):
+            was, now = known[notebook].get(cell), source[notebook].get(cell)
+            if was is None or now is None:
+                out.append(f"{notebook}: {cell} is only in the {'gradebook' if now is None else 'source'}")
+            elif was != now:
+                out.append(f"{notebook}: {cell} is worth {now:g} in the source, {was:g} in the gradebook")
+    return out
 
 
 def points(db_url):

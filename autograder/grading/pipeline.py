@@ -29,9 +29,9 @@ import nbformat
 import psutil
 
 from . import gradebook, intake, sandbox, scratch
-from .course import ASSIGNMENT, Course, default_db_url
+from .course import ASSIGNMENT, ROOT, Course, default_db_url
 from .gradebook import Result  # noqa: F401 (the pipeline's results are the gradebook's)
-from .verdicts import FAILED, NOT_RUN, forks_kernels, matplotlib_template, zygote_socket
+from .verdicts import FAILED, KERNEL_DIED, NOT_RUN, cell_name, forks_kernels, matplotlib_template, zygote_socket
 
 NO_SANDBOX_WARNING = "WARNING: graded WITHOUT a sandbox: student code ran with the grader's rights"
 
@@ -200,7 +200,8 @@ def _log_messages(notebook, log, error):
     if error.startswith("TIMEOUT"):
         out.append(("error", f"{notebook}: ran past the whole-notebook limit ({error[len('TIMEOUT after '):]}); "
                              "scored 0 (an infinite loop or very slow code?)"))
-    elif "DeadKernelError" in text or "Kernel died" in text or "kernel died" in text:
+    elif error and ("DeadKernelError" in text or "Kernel died" in text or "kernel died" in text):
+        # a kernel that dies in a cell is handled there (verdicts.VerdictExecute: its notebook keeps the cells above)
         out.append(("error", f"{notebook}: the kernel died (os._exit, a crash, or out of memory); scored 0"))
     elif error and "worker died" in error:
         out.append(("error", f"{notebook}: the grading process died; scored 0"))
@@ -223,8 +224,16 @@ def _notebook_messages(path, notebook):
     if unverified:
         out.append(("error", f"{notebook}: test cells that would have passed without a passing hidden check, "
                              f"scored 0 (the hidden check never ran, or failed unseen): {', '.join(unverified)}"))
+    first = {}  # error name -> the first cell with that error, as messages name it
+    for i, c in enumerate(nb.cells):
+        for o in c.get("outputs", []):
+            first.setdefault(o.get("ename"), cell_name(nb, i))
+    if KERNEL_DIED in first:
+        out.append(("error", f"{notebook}: the kernel died while {first[KERNEL_DIED]} ran (os._exit, a crash, or out "
+                             "of memory); that cell and the graded cells after it scored 0"))
     if "CellTimeoutError" in names:
-        out.append(("error", f"{notebook}: a cell ran past the per-cell time limit (an infinite loop?)"))
+        out.append(("error", f"{notebook}: {first['CellTimeoutError']} ran past the per-cell time limit (an infinite "
+                             "loop?)"))
     if "MemoryError" in names:
         out.append(("error", f"{notebook}: a cell ran out of memory (the kernel's limit)"))
     if "SystemExit" in names:
@@ -236,23 +245,25 @@ def _notebook_messages(path, notebook):
 
 # --- the whole class ------------------------------------------------------------
 
-def source_points(course):
-    """{notebook: {grade_id: max points}} of the assignment."""
+def source_points(folder):
+    """{notebook: {grade_id: max points}} of the assignment whose source notebooks are in ``folder``."""
     out = {}
-    for path in sorted(course.source_dir.glob("*.ipynb")):
+    for path in sorted(Path(folder).glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         out[path.stem] = {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
                           for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
     return out
 
 
-def grade_class(source, out_dir, settings=None, progress=True, timings=None, feedback=True, shard=(1, 1)):
+def grade_class(source, out_dir, settings=None, progress=True, timings=None, feedback=True, shard=(1, 1),
+                solutions=None):
     """Grade every submission in ``source`` (folder or zip) into ``out_dir``; returns the list of Results.
 
     timings: a dict that receives the seconds of the autograde and feedback phases (for the benchmark).
     feedback: False skips the feedback pages (tests that only read scores); a collection of student ids makes them
     for those students only.
     shard: (K, N) grades only the students of shard K of N (``gradebook.shard_of``).
+    solutions: the course's source folder (default: this repository's ``solutions/``).
     """
     timings = {} if timings is None else timings
     from tqdm import tqdm
@@ -265,10 +276,11 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
     root = out_dir / "course"
     db_url = settings.db_url or sqlite_url(root)
     shard_name = f"{shard[0]}/{shard[1]}"
-    course = Course.create(root, db_url=db_url, cell_timeout=settings.cell_timeout)
-    points = source_points(course)
+    solutions = Path(solutions or ROOT / "solutions")
+    points = source_points(solutions / ASSIGNMENT)
     with gradebook.exclusive(db_url):  # shards sharing a gradebook set it up one after another
-        gradebook.prepare(db_url, course, points)
+        course = gradebook.prepare(db_url, points, lambda: Course.create(root, db_url=db_url, solutions=solutions,
+                                                                         cell_timeout=settings.cell_timeout))
     sources = {p.stem: nbformat.read(p, as_version=4) for p in sorted(course.source_dir.glob("*.ipynb"))}
 
     students = [s for s in intake.collect(source) if gradebook.shard_of(s.id, shard[1]) == shard[0]]

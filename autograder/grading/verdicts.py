@@ -31,7 +31,7 @@ import nbformat
 import numpy as np
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import determine_grade
 from traitlets import Bool, Enum, Integer, Unicode
@@ -44,6 +44,7 @@ KERNEL = "batchnorm-graded"
 NOT_RUN = "HiddenCheckNotRun"
 FAILED = "HiddenCheckFailed"
 KERNEL_DIED = "KernelDied"
+NOT_RUN_AFTER_STOP = "CellNotRun"  # a cell after the one in which the kernel died or stayed stuck
 RESOURCE = "batchnorm_verdicts"
 NOT_RUN_AFTER_LAST = ("(not run while grading: no graded cell comes after this one, so neither it nor the cells "
                       "below can change your score)\n")
@@ -483,7 +484,7 @@ class VerdictExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         graded = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and is_graded(c)]
         self._last_graded = graded[-1] if graded and self.stop_after_last_graded else len(nb.cells)
-        self._died_in = None  # the cell in which the kernel died, as messages name it
+        self._stopped = None  # why the cells from here on cannot run: the kernel died, or is stuck in a cell
         self._run = Path(scratch.make("run", under=self.run_parent or None))
         for sub in ("k", "v", "spec"):
             (self._run / sub).mkdir()
@@ -525,27 +526,36 @@ class VerdictExecute(Execute):
             if not any(c.cell_type == "code" for c in self.nb.cells[self._last_graded + 1:index]):
                 cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN_AFTER_LAST)]
             return cell, resources
-        if self._died_in is not None:
+        if self._stopped is not None:
             if cell.cell_type == "code":
-                cell.outputs = [_died_output(f"not run: the kernel died in {self._died_in}, above; this cell scores 0")
-                                ] if is_graded(cell) else []
+                text = f"not run: {self._stopped}; this cell scores 0"
+                cell.outputs = [_error(NOT_RUN_AFTER_STOP, text)] if is_graded(cell) else []
             return cell, resources
         meta = cell.metadata.get("nbgrader", {})
         self._server.begin_cell(index, meta.get("grade_id") if meta.get("grade") else None)
+        # like a cell past its time limit, a kernel that dies or stays stuck in a cell costs that cell and the graded
+        # cells it leaves unrun, nothing above it
         try:
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            # like a cell past its time limit, it costs itself and what could not run after it, nothing before it
-            self._died_in = _cell_name(self.nb, index)
-            cell.outputs.append(_died_output(
-                f"the kernel died while {self._died_in} ran (os._exit, a crash in compiled code, or out of memory): "
-                "this cell and the graded cells after it score 0; the cells above keep their points"))
+            name = cell_name(self.nb, index)
+            self._stopped = f"the kernel died in {name}, above"
+            cell.outputs.append(_error(KERNEL_DIED, (
+                f"the kernel died while {name} ran (os._exit, a crash in compiled code, or out of memory): this cell "
+                "and the graded cells after it score 0; the cells above keep their points")))
+            return cell, resources
+        except CellTimeoutError:  # interrupted at its time limit, the kernel never went idle: it is still in the cell
+            name = cell_name(self.nb, index)
+            self._stopped = f"the kernel was still running {name}, above, past its time limit"
+            cell.outputs.append(_error("CellTimeoutError", (
+                f"{name} ran past the time limit of {self.timeout} s and did not stop when interrupted: this cell and "
+                "the graded cells after it score 0; the cells above keep their points")))
             return cell, resources
         finally:
             self._server.end_cell()
 
 
-def _cell_name(nb, index):
+def cell_name(nb, index):
     """A code cell as messages name it: its grade id, or its place among the notebook's code cells."""
     cell = nb.cells[index]
     gid = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -554,8 +564,8 @@ def _cell_name(nb, index):
     return f"code cell {sum(c.cell_type == 'code' for c in nb.cells[:index + 1])}"
 
 
-def _died_output(text):
-    return nbformat.v4.new_output("error", ename=KERNEL_DIED, evalue=text, traceback=[f"{KERNEL_DIED}: {text}"])
+def _error(ename, text):
+    return nbformat.v4.new_output("error", ename=ename, evalue=text, traceback=[f"{ename}: {text}"])
 
 
 class ApplyVerdicts(NbGraderPreprocessor):

@@ -126,6 +126,62 @@ def kernel_exit(s):
     return files_of(_append_to_answer(s.solved, L3, "import os\nos._exit(1)"))
 
 
+def _append_to_last_answer(notebooks, name, code):
+    """Copy of the notebooks with `code` run at the end of the last answer cell of notebook `name`."""
+    nbs = copy.deepcopy(notebooks)
+    [c for c in nbs[name].cells if is_answer(c)][-1].source += "\n" + code
+    return nbs
+
+
+def kernel_exit_late(s):
+    """Lesson 1's last function kills the kernel when called: in the visible part of its first test cell."""
+    return files_of(_append_to_last_answer(s.solved, L1, "def channel_stats(x):\n    import os\n    os._exit(1)"))
+
+
+def kernel_exit_in_hidden_check(s):
+    """Lesson 1's last function kills the kernel only when a hidden check calls it (its visible tests pass)."""
+    return files_of(_append_to_last_answer(s.solved, L1, '''
+_channel_stats = channel_stats
+
+
+def channel_stats(x):
+    import os
+    import sys
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith("client.py"):  # the hidden check's end in the kernel
+            os._exit(1)
+        frame = frame.f_back
+    return _channel_stats(x)
+'''))
+
+
+def kernel_stuck_in_hidden_check(s):
+    """Lesson 1's last function, called by a hidden check, sleeps for ever with SIGINT and SIGTERM ignored: the kernel
+    never comes back from that cell (its visible tests pass)."""
+    return files_of(_append_to_last_answer(s.solved, L1, '''
+_channel_stats = channel_stats
+
+
+def channel_stats(x):
+    import signal
+    import sys
+    import time
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith("client.py"):  # the hidden check's end in the kernel
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            while True:
+                try:
+                    time.sleep(100)
+                except BaseException:
+                    pass
+        frame = frame.f_back
+    return _channel_stats(x)
+'''))
+
+
 def calls_sys_exit(s):
     return files_of(_append_to_answer(s.solved, L4, "import sys\nsys.exit(0)"))
 
@@ -153,7 +209,8 @@ def not_a_notebook(s):
 
 BROKEN = [invalid_json, old_nbformat, missing_notebook, renamed_notebook, extra_notebook, deleted_test_cell,
           duplicated_cells, changed_grade_ids, no_metadata, edited_test_cell, infinite_loop, too_much_memory,
-          kernel_exit, calls_sys_exit, floods_output, empty_archive, not_a_notebook]
+          kernel_exit, kernel_exit_late, kernel_exit_in_hidden_check, calls_sys_exit, floods_output, empty_archive,
+          not_a_notebook]
 
 def touched(case_files, solved_files):
     """The solved files a broken case changed or removed."""

@@ -2,7 +2,7 @@
 
 Comparing arrays, relative errors, numerical gradients and read-only inputs; a figure
 of the elements one statistic averages (lessons 1 and 6); for lessons 5 and 6, the parts of a small network that are not batch norm (data,
-affine and ReLU layers, softmax loss, SGD).
+affine and ReLU layers, a stand-in for the batch-norm layer, softmax loss, SGD).
 Every ``check_*`` function returns None when the check passes and raises
 ``AssertionError`` with a message that says what is wrong when it fails.
 
@@ -31,6 +31,7 @@ __all__ = [
     "affine_backward",
     "relu_forward",
     "relu_backward",
+    "ScaleShift",
     "softmax_loss",
     "init_network",
     "set_mode",
@@ -273,6 +274,33 @@ def relu_forward(x):
 def relu_backward(dout, cache):
     """Passes the gradient where the input was positive."""
     return dout * (cache > 0)
+
+
+class ScaleShift:
+    """A stand-in for a batch-norm layer, for testing a network: ``gamma * x + beta`` per feature, x: (N, D).
+
+    It has what a network uses of the layer's interface (``forward``, ``backward``, ``training``, ``gamma``,
+    ``beta``, ``dgamma``, ``dbeta``) and none of its normalisation; both modes compute the same. Lesson 5's tests
+    put it into the student's network, so that they test the network and not the pasted layer.
+    """
+
+    def __init__(self, num_features):
+        self.gamma = np.ones(num_features)
+        self.beta = np.zeros(num_features)
+        self.dgamma = self.dbeta = None
+        self.training = True
+        self.cache = None
+
+    def forward(self, x):
+        self.cache = x
+        return self.gamma * x + self.beta
+
+    def backward(self, dout):
+        if self.cache is None:
+            raise RuntimeError("ScaleShift.backward was called before its forward: "
+                               "the network's forward pass never ran this layer")
+        self.dgamma, self.dbeta = (dout * self.cache).sum(axis=0), dout.sum(axis=0)
+        return self.gamma * dout
 
 
 def softmax_loss(scores, y):
