@@ -1,6 +1,6 @@
 """The instructor's main job on a sample class: ``python -m autograder.demo`` (``make demo``).
 
-Regenerates the release, writes a sample class of 38 submissions as an LMS download
+Regenerates the release, writes a sample class of 40 submissions as an LMS download
 (correct work, realistic mistakes, broken files, and with a sandbox a few cheats), grades it with the parallel
 pipeline on the embedded default (SQLite), and prints the grade table and the class report.
 """

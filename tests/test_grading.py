@@ -41,7 +41,7 @@ def test_kill_rate_is_total(graded, summary_line):
     owned = [v for v in V.WRONG if v.fails]  # the others are mistakes carried over from a lesson that grades them
     caught = [v.name for v in owned if lost(graded[f"wrong-{v.name}"][v.notebook])]
     summary_line(f"kill rate: {len(caught)}/{len(owned)} wrong implementations caught; "
-                 f"{len(V.WRONG) - len(owned)} carried-over mistakes cost nothing; "
+                 f"{len(V.WRONG) - len(owned)} carried-over mistake(s) cost nothing; "
                  f"{len(V.CORRECT)} correct variants in {len(correct_groups())} submissions get full marks")
     assert len(caught) == len(owned)
 

@@ -529,6 +529,33 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
     wrong("layer_eval_flag_typo", L4, "ex_batchnorm_layer", {"layer_eval"},
           "eval() sets a misspelt attribute, so the layer stays in training mode",
           ("        self.training = False\n        return self", "        self.trainig = False\n        return self")),
+    # what the option cells lean on without owning it (eval mode, backward, a new layer's defaults, images) costs
+    # the cells that own it; of the options', only (N, C, L) input, when sequences break the same way as images
+    wrong("layer_eval_batch_stats_unless_one_row", L4, "ex_batchnorm_layer", {"layer_eval"},
+          "eval mode uses the batch statistics unless the batch has a single row",
+          ("if not self.training and self.track_running_stats:",
+           "if not self.training and self.track_running_stats and x.shape[0] == 1:")),
+    wrong("layer_backward_grads_swapped", L4, "ex_batchnorm_layer", {"layer_backward"},
+          "backward unpacks batchnorm_backward's result as (dx, dbeta, dgamma)",
+          ("dx, dgamma, dbeta = batchnorm_backward(", "dx, dbeta, dgamma = batchnorm_backward(")),
+    wrong("layer_beta_starts_at_one", L4, "ex_batchnorm_layer", {"layer_init"}, "beta initialised to 1",
+          ("self.beta = np.zeros(num_features) if affine else None",
+           "self.beta = np.ones(num_features) if affine else None")),
+    wrong("layer_init_running_var_zero", L4, "ex_batchnorm_layer", {"layer_init", "layer_running_buffers"},
+          "__init__ starts running_var at 0 (its reset_running_stats() is right)",
+          ("        self.reset_running_stats()\n        self.training = True",
+           "        if track_running_stats:\n"
+           "            self.running_mean, self.running_var = np.zeros(num_features), np.zeros(num_features)\n"
+           "            self.num_batches_tracked = 0\n        self.training = True")),
+    wrong("layer_rows_without_moveaxis", L4, "ex_batchnorm_layer",
+          {"layer_train_forward", "layer_running_buffers", "layer_backward", "layer_ncl_input"},
+          "reshape(-1, C) without moving C last, forward and backward: right for (N, C), wrong for images and "
+          "sequences",
+          ("rows = moved.reshape(-1, self.num_features)", "rows = x.reshape(-1, self.num_features)"),
+          ("return np.moveaxis(out.reshape(moved.shape), -1, 1)", "return out.reshape(x.shape)"),
+          ("batchnorm_backward(moved.reshape(-1, self.num_features), self.cache)",
+           "batchnorm_backward(dout.reshape(-1, self.num_features), self.cache)"),
+          ("return np.moveaxis(dx.reshape(moved.shape), -1, 1)", "return dx.reshape(dout.shape)")),
     # lesson 4: PyTorch's options
     wrong("layer_ncl_per_position", L4, "ex_batchnorm_layer", {"layer_ncl_input"},
           "written for (N, C) and (N, C, H, W) only: (N, C, L) goes to batchnorm_forward as it is",
@@ -536,6 +563,9 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
            "        rows = moved.reshape(-1, self.num_features)        # one row per position: m = N, N*L or N*H*W\n",
            "        if x.ndim == 3:\n            moved = rows = x\n        else:\n"
            "            moved = np.moveaxis(x, 1, -1)\n            rows = moved.reshape(-1, self.num_features)\n")),
+    wrong("eval_ncl_unsupported", L4, "ex_batchnorm_eval", {"layer_ncl_input"},
+          "batchnorm_eval written for (N, D) and (N, C, H, W) only: for (N, C, L) the (C,) arrays line up with L",
+          ("shape = (1, -1) + (1,) * (x.ndim - 2)", "shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)")),
     wrong("layer_affine_false_keeps_params", L4, "ex_batchnorm_layer", {"layer_affine_false"},
           "affine=False ignored: gamma and beta are still created",
           ("self.gamma = np.ones(num_features) if affine else None", "self.gamma = np.ones(num_features)"),
@@ -544,8 +574,12 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
           "affine=False, but backward still stores dgamma and dbeta",
           ("self.dgamma, self.dbeta = (dgamma, dbeta) if self.affine else (None, None)",
            "self.dgamma, self.dbeta = dgamma, dbeta")),
-    wrong("layer_tracks_stats_always", L4, "ex_batchnorm_layer", {"layer_no_running_stats", "layer_reset_running_stats"},
-          "track_running_stats ignored: buffers kept, updated and used in eval mode",
+    wrong("layer_affine_false_eval_uses_none", L4, "ex_batchnorm_layer", {"layer_affine_false"},
+          "affine=False, but eval mode passes gamma and beta (None) to batchnorm_eval",
+          ("return batchnorm_eval(x, gamma, beta, self.running_mean",
+           "return batchnorm_eval(x, self.gamma, self.beta, self.running_mean")),
+    wrong("layer_tracks_stats_always", L4, "ex_batchnorm_layer", {"layer_no_running_stats"},
+          "track_running_stats ignored: buffers kept, updated, used in eval mode and reset",
           ("        if self.track_running_stats:\n            self.running_mean = np.zeros",
            "        if True:\n            self.running_mean = np.zeros"),
           ("if not self.training and self.track_running_stats:", "if not self.training:"),
@@ -642,6 +676,11 @@ WRONG += [
     wrong("net_backward_drops_gamma_grads", L5, "ex_network_backward", {"net_backward", "net_trains"},
           "gamma and beta gradients never collected",
           ("            grads[\"gamma\"][i], grads[\"beta\"][i] = net[\"bn\"][i].dgamma, net[\"bn\"][i].dbeta\n", "")),
+    # a mistake carried over in the paste cell costs nothing here: no test of lesson 5 runs the pasted layer
+    wrong("carried_backward_dbeta_first", L5, "ex_carry_over", set(),
+          "lesson 3's backward pasted returning (dx, dbeta, dgamma): the layer's dgamma and dbeta are swapped",
+          ("return (gamma * inv / m) * (m * dout - dbeta - xhat * dgamma), dgamma, dbeta",
+           "return (gamma * inv / m) * (m * dout - dbeta - xhat * dgamma), dbeta, dgamma")),
 ]
 
 WRONG += [

@@ -2,7 +2,7 @@
 
 Comparing arrays, relative errors, numerical gradients and read-only inputs; a figure
 of the elements one statistic averages (lessons 1 and 6); for lessons 5 and 6, the parts of a small network that are not batch norm (data,
-affine and ReLU layers, softmax loss, SGD).
+affine and ReLU layers, a stand-in for the batch-norm layer, softmax loss, SGD).
 Every ``check_*`` function returns None when the check passes and raises
 ``AssertionError`` with a message that says what is wrong when it fails.
 
@@ -31,6 +31,7 @@ __all__ = [
     "affine_backward",
     "relu_forward",
     "relu_backward",
+    "ScaleShift",
     "softmax_loss",
     "init_network",
     "set_mode",
@@ -90,32 +91,53 @@ def numerical_gradient(f, x, dout, h=1e-5):
 
 
 def readonly(*arrays):
-    """Read-only copies of the arrays: writing into one raises ``ValueError``."""
+    """Read-only copies of the arrays: writing into one raises ``ValueError``, and so does making it writeable."""
     copies = []
     for a in arrays:
-        c = np.array(a)
-        c.flags.writeable = False
+        a = np.asarray(a)
+        if a.dtype.hasobject:
+            c = np.array(a)
+            c.flags.writeable = False
+        else:  # backed by bytes, which numpy never lets anyone write
+            c = np.frombuffer(a.tobytes(), dtype=a.dtype, count=a.size).reshape(a.shape)
         copies.append(c)
     return copies[0] if len(copies) == 1 else tuple(copies)
 
 
-def call(fn, *args, **kwargs):
-    """Call a student's function or class; an in-place write to a read-only input becomes a clear failure.
+def _readonly_arrays(value, depth=0):
+    """The read-only arrays among ``value``, in tuples, lists and dicts too."""
+    if type(value) is np.ndarray:
+        return [] if value.flags.writeable else [value]
+    if type(value) in (tuple, list) and depth < 10:
+        return [a for v in value for a in _readonly_arrays(v, depth + 1)]
+    if type(value) is dict and depth < 10:
+        return [a for v in value.values() for a in _readonly_arrays(v, depth + 1)]
+    return []
 
-    Warnings raised inside become notes on stdout (see ``warnings_as_notes``).
+
+def call(fn, *args, **kwargs):
+    """Call a student's function or class; a write into a read-only input becomes a clear failure.
+
+    A write is caught however it is made: in place (``x -= mean``), after unlocking the array, or through
+    another view of its memory. Warnings raised inside become notes on stdout (see ``warnings_as_notes``).
     """
     name = getattr(fn, "__name__", "the function")
+    inputs = [(a, a.tobytes(), a.shape, a.dtype) for a in _readonly_arrays((args, kwargs))]
     try:
         with warnings_as_notes(name):
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
     except ValueError as err:
-        if "read-only" in str(err):
-            raise AssertionError(
-                f"{name} writes into one of its input arrays ({err}). "
-                "Compute new arrays instead of modifying the inputs in place "
-                "(e.g. `x = x - mean`, not `x -= mean`)."
-            ) from None
+        if "read-only" in str(err) or "WRITEABLE" in str(err):
+            raise AssertionError(_writes_into_input(name, err)) from None
         raise
+    if any((a.shape, a.dtype) != (shape, dtype) or a.tobytes() != data for a, data, shape, dtype in inputs):
+        raise AssertionError(_writes_into_input(name, "a read-only input had changed when the call returned"))
+    return result
+
+
+def _writes_into_input(name, why):
+    return (f"{name} writes into one of its input arrays ({why}). Compute new arrays instead of modifying the "
+            "inputs in place (e.g. `x = x - mean`, not `x -= mean`).")
 
 
 def _as_array(name, value):
@@ -252,6 +274,33 @@ def relu_forward(x):
 def relu_backward(dout, cache):
     """Passes the gradient where the input was positive."""
     return dout * (cache > 0)
+
+
+class ScaleShift:
+    """A stand-in for a batch-norm layer, for testing a network: ``gamma * x + beta`` per feature, x: (N, D).
+
+    It has what a network uses of the layer's interface (``forward``, ``backward``, ``training``, ``gamma``,
+    ``beta``, ``dgamma``, ``dbeta``) and none of its normalisation; both modes compute the same. Lesson 5's tests
+    put it into the student's network, so that they test the network and not the pasted layer.
+    """
+
+    def __init__(self, num_features):
+        self.gamma = np.ones(num_features)
+        self.beta = np.zeros(num_features)
+        self.dgamma = self.dbeta = None
+        self.training = True
+        self.cache = None
+
+    def forward(self, x):
+        self.cache = x
+        return self.gamma * x + self.beta
+
+    def backward(self, dout):
+        if self.cache is None:
+            raise RuntimeError("ScaleShift.backward was called before its forward: "
+                               "the network's forward pass never ran this layer")
+        self.dgamma, self.dbeta = (dout * self.cache).sum(axis=0), dout.sum(axis=0)
+        return self.gamma * dout
 
 
 def softmax_loss(scores, y):

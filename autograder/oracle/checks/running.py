@@ -304,9 +304,12 @@ def _twins(cls, c, r, **options):
     return layers
 
 
-# Each option's check compares the option with the student's own layer where the two must agree (an
-# (N, C, L) batch and its (N*L, C) rows; affine=False and gamma 1, beta 0; a reset layer and a new one),
-# so a mistake in the running statistics or eval mode costs the cells that own it, not these too.
+# Each option's check compares with the reference only what the option itself changes: the (N, C, L) training
+# output, and the (N, C) results with affine=False or track_running_stats=False. Everything else is compared with the
+# student's own layer where the two must agree on the same code path: an (N, C, L) batch and its (N*L, C) rows
+# (more than one row each in eval mode); for images, a layer with gamma 1 and beta 0, or one with buffers in
+# training mode; a reset layer and one given the initial buffers. So a mistake in the running statistics, eval
+# mode, backward, images or a new layer's defaults costs the cells that own it, not these too.
 
 @register("layer_ncl_input")
 def layer_ncl_input(cls):
@@ -330,14 +333,17 @@ def layer_ncl_input(cls):
                               ("the unbiased correction used N instead of m = N*L",
                                0.9 + 0.1 * x.var(axis=(0, 2)) * shape[0] / (shape[0] - 1))])
         dout = r.standard_normal(shape)
-        h.check_array(f"dx for x of shape {shape}", h.call(layer.backward, dout.copy()), want.backward(dout),
-                      tol=1e-6)
-        h.check_array(f"layer.dgamma for x of shape {shape}", _attr(layer, "dgamma"), want.dgamma, tol=1e-6)
+        h.check_array(f"dx for x of shape {shape} ({same})", h.call(layer.backward, dout.copy()),
+                      ref._from_rows(np.asarray(h.call(rows_layer.backward, ref._to_rows(dout))), shape), tol=1e-6)
+        for name in ("dgamma", "dbeta"):
+            h.check_array(f"layer.{name} for x of shape {shape} ({same})", _attr(layer, name),
+                          _attr(rows_layer, name), tol=1e-6)
         for one in (layer, rows_layer):
             h.call(one.eval)
-        x1 = _sequences(r, (1,) + shape[1:])
-        h.check_array(f"eval-mode output for x of shape {x1.shape} ({same})", h.call(layer.forward, x1.copy()),
-                      ref._from_rows(np.asarray(h.call(rows_layer.forward, ref._to_rows(x1))), x1.shape))
+        x2 = _sequences(r, (2,) + shape[1:])  # two samples and 2*L rows: neither is a batch of one
+        h.check_array(f"eval-mode output for x of shape {x2.shape} (as for the same batch given as "
+                      f"{(2 * shape[2], c)} rows)", h.call(layer.forward, x2.copy()),
+                      ref._from_rows(np.asarray(h.call(rows_layer.forward, ref._to_rows(x2))), x2.shape))
 
 
 @register("layer_affine_false")
@@ -346,15 +352,19 @@ def layer_affine_false(cls):
     for shape in [(2, 3, 2, 4), (6, 4)]:
         c = shape[1]
         layer, plain = h.call(cls, c, affine=False), h.call(cls, c)
-        want = ref.BatchNorm(c, affine=False)
+        plain.gamma, plain.beta = np.ones(c), np.zeros(c)
         _expect_none(layer, ("gamma", "beta"), "with affine=False")
         x, dout = _any_batch(r, shape), r.standard_normal(shape)
-        h.check_array(f"training-mode output for x of shape {shape}, affine=False", h.call(layer.forward, x.copy()),
-                      want.forward(x))
-        h.check_array(f"dx for x of shape {shape}, affine=False", h.call(layer.backward, dout.copy()),
-                      want.backward(dout), tol=1e-6)
+        # (N, C): the option's own math, against the reference; images belong to layer_train_forward and
+        # layer_backward, so there the option is compared with a layer with gamma 1 and beta 0
+        want = ref.BatchNorm(c, affine=False) if len(shape) == 2 else None
+        what = f"x of shape {shape}, affine=False" + (" (as a layer with gamma 1 and beta 0)" if want is None else "")
+        h.check_array(f"training-mode output for {what}", h.call(layer.forward, x.copy()),
+                      want.forward(x) if want is not None else h.call(plain.forward, x.copy()))
+        h.check_array(f"dx for {what}", h.call(layer.backward, dout.copy()),
+                      want.backward(dout) if want is not None else h.call(plain.backward, dout.copy()), tol=1e-6)
         _expect_none(layer, ("dgamma", "dbeta"), "after backward with affine=False")
-        if len(shape) > 2:
+        if want is None:
             continue  # eval mode on images belongs to eval_values_4d and layer_eval
         h.call(plain.forward, x.copy())
         for one in (layer, plain):
@@ -370,21 +380,30 @@ def layer_no_running_stats(cls):
     for shape, momentum in [((6, 4), 0.1), ((5, 3), None), ((2, 3, 2, 4), 0.3)]:
         c = shape[1]
         layer = h.call(cls, c, momentum=momentum, track_running_stats=False)
-        want = ref.BatchNorm(c, momentum=momentum, track_running_stats=False)
-        layer.gamma, layer.beta = r.uniform(0.5, 2.5, c), r.uniform(-3, 3, c)
-        want.gamma, want.beta = np.asarray(_attr(layer, "gamma")).copy(), np.asarray(_attr(layer, "beta")).copy()
+        gamma, beta = r.uniform(0.5, 2.5, c), r.uniform(-3, 3, c)
+        layer.gamma, layer.beta = gamma.copy(), beta.copy()
+        # the batch-statistics output, which a layer without buffers gives in either mode: (N, C) is the option's
+        # own math, against the reference; images belong to layer_train_forward, so there the option is compared
+        # with a layer that tracks running statistics, in training mode
+        if len(shape) == 2:
+            want, what = ref.BatchNorm(c, momentum=momentum, track_running_stats=False), ""
+            want.gamma, want.beta = gamma.copy(), beta.copy()
+            batch_stats = want.forward
+        else:
+            tracking, what = h.call(cls, c, momentum=momentum), " (as a layer with buffers in training mode)"
+            tracking.gamma, tracking.beta = gamma.copy(), beta.copy()
+            batch_stats = lambda x: h.call(tracking.forward, x.copy())
         none = ("running_mean", "running_var", "num_batches_tracked")
         _expect_none(layer, none, "with track_running_stats=False")
         for i in range(2):
             x = _any_batch(r, shape)
-            h.check_array(f"training-mode output for batch {i + 1} of shape {shape}, track_running_stats=False",
-                          h.call(layer.forward, x.copy()), want.forward(x))
+            h.check_array(f"training-mode output for batch {i + 1} of shape {shape}, track_running_stats=False"
+                          f"{what}", h.call(layer.forward, x.copy()), batch_stats(x))
         h.call(layer.eval)
-        want.eval()
         x = _any_batch(r, (2,) + shape[1:])
-        with_initial_buffers = ref.batchnorm_eval(x, want.gamma, want.beta, np.zeros(c), np.ones(c))
-        h.check_array(f"eval-mode output for x of shape {x.shape}, track_running_stats=False",
-                      h.call(layer.forward, x.copy()), want.forward(x), hints=[
+        with_initial_buffers = ref.batchnorm_eval(x, gamma, beta, np.zeros(c), np.ones(c))
+        h.check_array(f"eval-mode output for x of shape {x.shape}, track_running_stats=False{what}",
+                      h.call(layer.forward, x.copy()), batch_stats(x), hints=[
                           ("eval mode normalised with running statistics of 0 and 1; without buffers it uses the "
                            "batch statistics, as in training mode", with_initial_buffers)])
         _expect_none(layer, none, "after training and eval batches with track_running_stats=False")
@@ -405,15 +424,18 @@ def layer_reset_running_stats(cls):
         if _attr(layer, "num_batches_tracked") != 0:
             raise AssertionError("num_batches_tracked must be 0 after reset_running_stats()")
         h.check_array("gamma after reset_running_stats() (a parameter, not a buffer)", _attr(layer, "gamma"), gamma)
+        fresh.running_mean, fresh.running_var, fresh.num_batches_tracked = np.zeros(c), np.ones(c), 0
         x = _any_batch(r, shape)
         for one in (layer, fresh):
             h.call(one.forward, x.copy())
         for name in ("running_mean", "running_var"):
             h.check_array(f"{name} after a reset and one batch of shape {shape}, momentum={momentum} (as a new "
-                          "layer's after that batch)", _attr(layer, name), _attr(fresh, name))
+                          "layer's with buffers 0, 1 and 0 after that batch)", _attr(layer, name), _attr(fresh, name))
+    # buffers a layer with track_running_stats=False has anyway cost layer_no_running_stats, not this cell
     layer = h.call(cls, 3, track_running_stats=False)
+    missing = [name for name in ("running_mean", "running_var") if _attr(layer, name) is None]
     h.call(layer.reset_running_stats)
-    _expect_none(layer, ("running_mean", "running_var"), "after reset_running_stats() with track_running_stats=False")
+    _expect_none(layer, missing, "after reset_running_stats() with track_running_stats=False")
 
 # --- folding -------------------------------------------------------------------
 
