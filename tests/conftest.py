@@ -38,7 +38,8 @@ SHARED_CLASS_FILES = ("tests/test_grading.py", "tests/test_pipeline.py")
 # then the slowest of the other files: the many quick ones (unit tests, nbval's notebook cells) come last and keep
 # both processes busy to the end, rather than one slow test running alone (pytest.ini: --no-loadscope-reorder)
 SLOW_FILES = SHARED_CLASS_FILES + ("tests/test_cheats.py", "tests/test_student_release.py", "tests/test_exchange.py",
-                                   "tests/test_release.py", "tests/test_browser.py", "tests/test_sandbox.py")
+                                   "tests/test_release.py", "tests/test_browser.py", "tests/test_sandbox.py",
+                                   "tests/test_regrade.py")
 
 
 def pytest_collection_modifyitems(items):
