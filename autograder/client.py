@@ -134,7 +134,7 @@ _internal = object.__getattribute__
 class _KernelPeer(wire.Peer):
     """The kernel's end: keeps the student's objects, runs what the verdict process asks.
 
-    The inputs the verdict process sends read-only arrive writeable and watched: each reply reports their digests.
+    The inputs the verdict process sends read-only arrive writeable and watched: each reply carries them back.
     """
     WATCHES = True
 

@@ -22,12 +22,13 @@ scalar the same with ``"$s"``, and an object that stays on the side that owns it
 A read-only array the verdict process sends is an input that the student's code must not
 change. The kernel cannot be trusted to keep it read-only (its code may unlock the flag,
 copy it writeable only when it is read-only, or write through ``ctypes``), so it gets a
-plain writeable array instead and is *watched*: every reply the kernel sends carries a
-digest of each watched array it has received so far (``digest``), and the verdict
-process compares them with the digests of what it sent. Whatever route wrote into an
-input, the verdict process sees the change (``Peer.changed_inputs``).
+plain writeable array instead and is *watched*: every reply the kernel sends carries each
+watched array it has received so far, as it is then, and the verdict process compares
+them byte for byte with what it sent. Whatever route wrote into an input during a call,
+the verdict process sees the change (``Peer.changed_inputs``). The arrays themselves go
+back, not a digest: no hash function of the kernel's, which its code could replace, takes
+part.
 """
-import hashlib
 import itertools
 import json
 import math
@@ -57,7 +58,8 @@ def _is_number(value):
 def encode(tree, other, watched=None):
     """Encode ``tree`` to (json-able tree, buffers); ``other(obj)`` encodes what is not plain data.
 
-    watched: a list that receives the ``digest`` of every read-only array, in the order the receiver decodes them.
+    watched: a list that receives (dtype, shape, bytes) of every read-only array, in the order the receiver decodes
+    them.
     """
     buffers = []
 
@@ -66,7 +68,7 @@ def encode(tree, other, watched=None):
         buffers.append(a.tobytes(order="C"))
         ro = not a.flags.writeable
         if ro and key == "$a" and watched is not None:
-            watched.append(digest(a))
+            watched.append((a.dtype.str, a.shape, buffers[-1]))
         return {key: len(buffers) - 1, "dtype": a.dtype.str, "shape": list(a.shape), "ro": ro}
 
     def walk(v, depth):
@@ -87,14 +89,6 @@ def encode(tree, other, watched=None):
         return other(v)
 
     return walk(tree, 0), buffers
-
-
-def digest(a):
-    """A digest of an array's dtype, shape and contents: what must not change in an input."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{a.dtype.str}{a.shape}".encode())
-    h.update(np.ascontiguousarray(a).data if a.size else b"")
-    return h.hexdigest()
 
 
 def dumps(tree, other, watched=None):
@@ -228,7 +222,7 @@ class Peer:
 
     def __init__(self, sock):
         self.sock = sock
-        self.sent = []      # digests of the read-only arrays sent, in order: what the other end must report back
+        self.sent = []      # (dtype, shape, bytes) of the read-only arrays sent, in order: what must come back
         self.watched = []   # read-only arrays received (WATCHES only), in order
 
     def other(self, obj):
@@ -258,7 +252,9 @@ class Peer:
 
     def changed_inputs(self, reply):
         """Whether the other end's ``reply`` reports inputs that differ from what this end sent (or none at all)."""
-        return reply.get("watched", []) != self.sent
+        back = reply.get("watched", [])
+        return type(back) is not list or len(back) != len(self.sent) or any(
+            type(a) is not np.ndarray or (a.dtype.str, a.shape, a.tobytes()) != sent for a, sent in zip(back, self.sent))
 
     def request(self, message):
         """Send ``message``; serve nested requests until a message that is not a request arrives."""
@@ -268,8 +264,8 @@ class Peer:
             if reply["op"] not in self.REQUESTS:
                 return reply
             answer = self.serve(reply)
-            if self.WATCHES:  # after the student's code has run
-                answer["watched"] = [digest(a) for a in self.watched]
+            if self.WATCHES:  # as they are after the student's code has run
+                answer["watched"] = list(self.watched)
             try:
                 frame = self.frame(answer)
             except ProtocolError as err:  # e.g. a result nested too deep: say so instead of going silent

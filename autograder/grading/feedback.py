@@ -37,10 +37,16 @@ class HideHiddenTests(NbGraderPreprocessor):
         return cell, resources
 
 
+# a hidden block as a repr or JSON shows it, its newlines escaped, or cut short
+_QUOTED_HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?(### END HIDDEN TESTS|$)", re.S)
+
+
 def _redact(value):
     """Hidden blocks quoted anywhere in an output (text, data of every MIME type, tracebacks) are replaced."""
     if isinstance(value, str):
-        return HIDDEN.sub("(hidden tests)\n", value) if "HIDDEN TESTS" in value else value
+        if "HIDDEN TESTS" not in value:
+            return value
+        return _QUOTED_HIDDEN.sub("(hidden tests)", HIDDEN.sub("(hidden tests)\n", value))
     if isinstance(value, list):
         value[:] = [_redact(v) for v in value]
     elif isinstance(value, dict):

@@ -1466,6 +1466,7 @@ def _bn_cheat():
             src = result.info.raw_cell if result is not None else ""
             if "HIDDEN" in src or "check(" in src or "autograder" in src:
                 _bn_show("the test cell as the grader ran it", src)
+                _bn_show("the same, escaped", repr(src))
         except BaseException:
             pass
     ip.events.register("post_run_cell", _bn_echo)
@@ -1755,6 +1756,65 @@ M_ARRAY_INTERFACE = _in_place_forward('''\
     except Exception:
         pass
 ''')
+
+# whatever hashes the inputs after the call is told their old bytes: every hashlib and zlib checksum of this process
+# sees the bytes the array had before the write
+M_PATCH_HASHLIB = _in_place_forward('''\
+    if not x.flags.writeable:
+        x = x.copy()
+    _BN_OLD[x.ctypes.data] = (x, x.tobytes())
+''') + r'''
+
+import hashlib as _bn_hashlib
+import zlib as _bn_zlib
+_BN_OLD = {}
+
+
+def _bn_as_before(data):
+    try:
+        now = bytes(memoryview(data).cast("B"))
+    except Exception:
+        return data
+    for arr, old in list(_BN_OLD.values()):
+        if arr.tobytes() in now and len(old) == arr.nbytes:
+            return now.replace(arr.tobytes(), old)
+    return data
+
+
+class _BnHash:
+    def __init__(self, h):
+        self._h = h
+
+    def update(self, data):
+        self._h.update(_bn_as_before(data))
+
+    def copy(self):
+        return _BnHash(self._h.copy())
+
+    def __getattr__(self, name):
+        return getattr(self._h, name)
+
+
+def _bn_wrap(real):
+    def make(*args, **kwargs):
+        if args:
+            args = (_bn_as_before(args[0]),) + args[1:]
+        return _BnHash(real(*args, **kwargs))
+    return make
+
+
+for _bn_name in ("md5", "sha1", "sha256", "sha512", "blake2b", "blake2s", "sha3_256", "new"):
+    try:
+        setattr(_bn_hashlib, _bn_name, _bn_wrap(getattr(_bn_hashlib, _bn_name)))
+    except Exception:
+        pass
+for _bn_name in ("crc32", "adler32"):
+    try:
+        setattr(_bn_zlib, _bn_name, (lambda real: lambda data, *a: real(_bn_as_before(data), *a))(
+            getattr(_bn_zlib, _bn_name)))
+    except Exception:
+        pass
+'''
 
 # the visible test hands the answer read-only arrays through the notebook's `readonly`: replaced by writeable copies,
 # the visible part passes, and only the hidden check stands between the in-place answer and the point
@@ -2928,7 +2988,8 @@ CHEATS = [
           "print reference.py, checks/*.py, solution notebooks, nbgrader_config.py and the gradebook's hidden-test "
           "sources found on disk; copy them into my folder too", "blank", LK_DISK),
     Cheat("leak_hidden_tests", "leak",
-          "print every test cell as the grader ran it (post_run_cell), the notebooks on disk and the history",
+          "print every test cell as the grader ran it (post_run_cell; as it is and as its repr), the notebooks on disk "
+          "and the history",
           "blank", LK_HIDDEN_TESTS, L2),
     Cheat("leak_caller_frames", "leak",
           "wrap my own functions so that whoever calls them (the hidden checks) has its source and locals printed",
@@ -2966,7 +3027,7 @@ CHEATS = [
     Cheat("lying_repr_bomb", "lying",
           "replaces the staged batchnorm_forward after the honest code: an object equal to anything with a 1 MB "
           "repr, a raising str, fake len/attributes and NaN float", "blank", LY_REPR_BOMB, L3),
-    # 11. mutation (these replace batchnorm_forward with the in-place answer they sit on, made to get past the flag)
+    # 11. mutation (these replace batchnorm_forward with the in-place answer they sit on, made to get past the check)
     Cheat("mutation_unlock_flag", "mutation", "x.flags.writeable = True, then x -= mu", "inplace", M_UNLOCK_FLAG, L2),
     Cheat("mutation_setflags", "mutation", "x.setflags(write=True), then x -= mu", "inplace", M_SETFLAGS, L2),
     Cheat("mutation_require_writeable", "mutation",
@@ -2979,6 +3040,9 @@ CHEATS = [
     Cheat("mutation_array_interface", "mutation",
           "x -= mu through an array made from x's __array_interface__ with the read-only flag cleared", "inplace",
           M_ARRAY_INTERFACE, L2),
+    Cheat("mutation_patch_hashlib", "mutation",
+          "a copy when x is read-only, else x -= mu; every hashlib and zlib constructor wrapped so that hashes of "
+          "x's new bytes are taken of its old ones", "inplace", M_PATCH_HASHLIB, L2),
     Cheat("mutation_hide_from_visible", "mutation",
           "the notebook's readonly() replaced by writeable copies, then x -= mu: the visible part passes, the "
           "hidden check alone sees the write", "inplace", M_HIDE_FROM_VISIBLE, L2),
