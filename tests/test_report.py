@@ -34,3 +34,12 @@ def test_a_students_file_names_stay_inert_in_the_report_and_grades_csv(tmp_path)
     assert sorted(row["student"] for row in rows) == ["'@bob", "eveevil-123"]
     (eve,) = [row for row in rows if row["student"] == "eveevil-123"]
     assert eve["messages"].startswith("'=HYPERLINK(") and "\\x1b[2J" in eve["messages"]
+
+
+def test_a_hidden_block_a_students_code_prints_is_redacted_from_feedback_as_text_escaped_or_cut_short():
+    from autograder.grading.feedback import _redact
+    block = '### BEGIN HIDDEN TESTS\nfrom autograder import check\ncheck("fwd_normalizes", f)\n### END HIDDEN TESTS'
+    for shown in (block, repr(block), block.replace("\n", "\\n")[:60]):
+        output = {"output_type": "stream", "name": "stdout", "text": f"my cell was: {shown} (the end)\n"}
+        text = _redact(output)["text"]
+        assert "check(" not in text and "HIDDEN TESTS" not in text and "(hidden tests)" in text, text

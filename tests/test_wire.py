@@ -107,3 +107,24 @@ def test_deep_nesting_huge_headers_and_truncated_frames_are_refused():
         receive_raw(struct.pack("!II", 5, 0) + b"nope!")
     with pytest.raises(wire.ProtocolError, match="add up"):
         receive_raw(raw_frame([1], [b"1234"])[:4] + struct.pack("!I", 5) + raw_frame([1], [b"1234"])[8:] + b"x")
+
+
+def test_the_kernel_end_sends_its_watched_inputs_back_and_a_change_or_a_missing_report_is_seen():
+    """Read-only arrays reach the watching end writeable; its replies carry them back as they are, and the sender
+    compares them byte for byte with what it sent."""
+    class Watching(wire.Peer):
+        WATCHES = True
+
+    a, b = socket.socketpair()
+    with a, b:
+        grader, kernel = wire.Peer(a), Watching(b)
+        x = np.arange(6.0).reshape(2, 3)
+        x.flags.writeable = False
+        grader.send({"op": "call", "args": [x, np.ones(2)]})
+        got = kernel.receive()["args"][0]
+        assert got.flags.writeable and [w is got for w in kernel.watched] == [True]
+        assert not grader.changed_inputs({"op": "return", "watched": list(kernel.watched)})
+        got[0, 0] = 7.0
+        assert grader.changed_inputs({"op": "return", "watched": list(kernel.watched)})
+        assert grader.changed_inputs({"op": "return"})
+        assert grader.changed_inputs({"op": "return", "watched": [x.astype(np.float32)]})
