@@ -124,6 +124,17 @@ def test_a_write_into_a_read_only_input_fails_by_whatever_route(server, route):
     assert server.verdicts[5] == [(True, "")]
 
 
+def test_another_error_on_read_only_inputs_is_not_called_a_write(server):
+    """The call's description says "read-only" of its inputs; only the error's own words decide what it is named."""
+    def broadcasts(x):
+        raise ValueError("operands could not be broadcast together with shapes (5,3) (5,)")
+
+    server.begin_cell(4, "standardize_no_mutation")
+    with pytest.raises(AssertionError) as caught:
+        client.check("standardize_no_mutation", rename(broadcasts, "standardize_columns"))
+    assert "operands could not be broadcast" in str(caught.value) and "writes into" not in str(caught.value)
+
+
 def rename(fn, name):
     def student(x):
         return fn(x)

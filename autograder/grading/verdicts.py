@@ -57,7 +57,7 @@ class StudentRaised(Exception):
 
     def __init__(self, call, type_name, message):
         super().__init__(f"{call} raised {type_name}: {message}")
-        self.type_name = type_name
+        self.type_name, self.message = type_name, message  # message: the student's exception's own words
 
 
 class ChangedInput(StudentRaised, ValueError):
@@ -67,7 +67,8 @@ class ChangedInput(StudentRaised, ValueError):
     mistake the same way for both."""
 
     def __init__(self, call):
-        Exception.__init__(self, f"{call}: a read-only input had changed when the call returned")
+        self.message = "a read-only input had changed when the call returned"
+        Exception.__init__(self, f"{call}: {self.message}")
         self.type_name = "ValueError"
 
 

@@ -130,6 +130,14 @@ def keras_to_torch_momentum(momentum_keras):
     return 1.0 - momentum_keras
 
 
+def _verify_batch_size(shape, m):
+    """Refuse batch statistics of ``m == 1`` value per channel for an input of ``shape``, as PyTorch's
+    ``F.batch_norm`` does in training mode: the mean would be the value itself and the variance 0 (and the
+    unbiased ``m / (m - 1)`` a division by zero)."""
+    if m == 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(shape)}")
+
+
 class BatchNorm:
     """Batch-norm layer for ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` input, as ``nn.BatchNorm1d/2d``.
 
@@ -137,7 +145,9 @@ class BatchNorm:
     ``(C,)``; ``None`` when ``affine=False``), running_mean, running_var (buffers, ``(C,)``,
     updated by a running average in training mode) and num_batches_tracked (all three ``None``
     when ``track_running_stats=False``: then eval mode normalises with batch statistics too),
-    and the ``training`` flag. Statistics over every axis but 1.
+    and the ``training`` flag. Statistics over every axis but 1. Batch statistics of one value per
+    channel (``N``, ``N*L`` or ``N*H*W`` equal to 1) raise ``ValueError``, as PyTorch does; eval mode
+    with running statistics takes a batch of one.
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
@@ -174,6 +184,7 @@ class BatchNorm:
             self.cache = None
             return batchnorm_eval(x, gamma, beta, self.running_mean, self.running_var, self.eps)
         rows = _to_rows(x)
+        _verify_batch_size(x.shape, rows.shape[0])
         out, self.cache = batchnorm_forward(rows, gamma, beta, self.eps)
         if self.training and self.track_running_stats:
             self.num_batches_tracked += 1

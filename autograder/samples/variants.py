@@ -148,8 +148,9 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
     mean = s1 / n
     var = s2 / n - mean * mean                    # one pass: E[x^2] - E[x]^2
     xhat = (x - mean) / np.sqrt(var + eps)
+    gamma, beta = np.asarray(gamma, dtype=x.dtype), np.asarray(beta, dtype=x.dtype)
     return xhat * gamma + beta, {"xhat": xhat, "var": var}
-''')}, description="one-pass variance, einsum, dict cache"),
+''')}, description="one-pass variance, einsum, dict cache, parameters converted to x's dtype"),
     Variant("spatial_forward_via_rows", L2, {"ex_spatial_batchnorm_forward": code('''
 def spatial_batchnorm_forward(x, gamma, beta, eps=1e-5):
     N, C, H, W = x.shape
@@ -174,12 +175,17 @@ def batchnorm_backward_staged(dout, cache):
         "ex_compact_backward": code(DICT_CACHE_BACKWARD),
         "ex_spatial_backward": code('''
 def spatial_batchnorm_backward(dout, cache):
-    cache2d, shape = cache
-    N, C, H, W = shape
-    dx, dgamma, dbeta = batchnorm_backward(np.moveaxis(dout, 1, 3).reshape(N * H * W, C), cache2d)
-    return np.moveaxis(dx.reshape(N, H, W, C), 3, 1), dgamma, dbeta
+    cache2d, (N, C, H, W) = cache
+    m = N * H * W
+    xhat = np.moveaxis(cache2d["xhat"].reshape(N, H, W, C), 3, 1)      # back to (N, C, H, W)
+    std, gamma = cache2d["std"].reshape(1, C, 1, 1), cache2d["gamma"].reshape(1, C, 1, 1)
+    dbeta = dout.sum(axis=(0, 2, 3))
+    dgamma = (dout * xhat).sum(axis=(0, 2, 3))
+    dx = gamma / (m * std) * (m * dout - dbeta.reshape(1, C, 1, 1) - xhat * dgamma.reshape(1, C, 1, 1))
+    return dx, dgamma, dbeta
 '''),
-    }, description="dict cache with keepdims statistics, means instead of sums, einsum, moveaxis"),
+    }, description="dict cache with keepdims statistics, means instead of sums, einsum; the spatial backward "
+                   "directly over (0, 2, 3), per-channel arrays reshaped to (1, C, 1, 1)"),
     Variant("running_written_differently", L4, {
         "ex_carry_over": code(DICT_CACHE_FORWARD + DICT_CACHE_BACKWARD),
         "ex_update_running_stats": code('''
@@ -230,9 +236,12 @@ class BatchNorm:
         self.training = False
 
     def forward(self, x):
+        batch_stats = self.training or self.running_mean is None
+        if batch_stats and np.prod(x.shape) == x.shape[1]:
+            raise ValueError("a single value per channel: batch statistics need more than one")
         g = self.gamma if self.gamma is not None else np.ones(self.C)
         b = self.beta if self.beta is not None else np.zeros(self.C)
-        if not self.training and self.running_mean is not None:
+        if not batch_stats:
             return batchnorm_eval(x, g, b, self.running_mean, self.running_var, self.eps)
         axes = tuple(a for a in range(x.ndim) if a != 1)
         m = x.size // x.shape[1]
@@ -260,8 +269,8 @@ def fold_into_linear(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
     return W @ scale, (b - running_mean) @ scale + beta
 '''),
     }, description="dict-cache carry-over, incremental update, moveaxis eval, train()/eval() return None, "
-                   "statistics over axes, options tested through the attributes, an in-place reset, "
-                   "folding with a diagonal matrix"),
+                   "statistics over axes, options tested through the attributes, an in-place reset, one value per "
+                   "channel refused first (the product of x's shape equal to C), folding with a diagonal matrix"),
 ]
 
 L5 = "05_batchnorm_in_a_network"
@@ -427,7 +436,10 @@ WRONG += [
     wrong("fwd_mean_divided_twice", L2, "ex_batchnorm_forward", {"fwd_normalizes"}, "mean / N",
           ("mu = x.mean(axis=0)", "mu = x.mean(axis=0) / x.shape[0]")),
     wrong("fwd_beta_inside", L2, "ex_batchnorm_forward", {"fwd_gamma_beta"}, "gamma * (xhat + beta)",
-          ("out = gamma * xhat + beta", "out = gamma * (xhat + beta)")),
+          ("gamma * xhat + beta", "gamma * (xhat + beta)")),
+    wrong("fwd_params_promote_dtype", L2, "ex_batchnorm_forward", {"fwd_dtype_mixed"},
+          "float64 gamma and beta promote float32 x's output to float64",
+          ("out = (gamma * xhat + beta).astype(x.dtype, copy=False)", "out = gamma * xhat + beta")),
     wrong("fwd_upcasts", L2, "ex_batchnorm_forward", {"fwd_float32"}, "converts x to float64",
           ("    mu = x.mean(axis=0)", "    x = x.astype(np.float64)\n    mu = x.mean(axis=0)")),
     wrong("fwd_in_place", L2, "ex_batchnorm_forward", {"fwd_no_mutation"}, "x -= mu",
@@ -447,6 +459,9 @@ def spatial_batchnorm_forward(x, gamma, beta, eps=1e-5):
           {"spatial_fwd_values", "spatial_fwd_float32", "spatial_fwd_no_mutation"},
           "(C,) gamma and beta broadcast along W: fails whenever W != C",
           ("out = gamma.reshape(1, -1, 1, 1) * xhat + beta.reshape(1, -1, 1, 1)", "out = gamma * xhat + beta")),
+    wrong("spatial_returns_out_only", L2, "ex_spatial_batchnorm_forward",
+          {"spatial_fwd_values", "spatial_fwd_float32", "spatial_fwd_no_mutation"}, "returns out without the cache",
+          ("return out.astype(x.dtype, copy=False), (xhat, gamma, inv_std)", "return out.astype(x.dtype, copy=False)")),
     # lesson 3: backward
     wrong("staged_var_branch_overwritten", L3, "ex_staged_backward", {"staged_bwd_dx"},
           "second branch of xc overwrites the first instead of adding",
@@ -469,6 +484,19 @@ def spatial_batchnorm_forward(x, gamma, beta, eps=1e-5):
           "dgamma, dbeta of shape (1, C, 1, 1)",
           ("return dx.reshape(N, H, W, C).transpose(0, 3, 1, 2), dgamma, dbeta",
            "return dx.reshape(N, H, W, C).transpose(0, 3, 1, 2), dgamma.reshape(1, C, 1, 1), dbeta.reshape(1, C, 1, 1)")),
+    wrong("spatial_bwd_direct_params_not_reshaped", L3, "ex_spatial_backward", {"spatial_bwd_dx", "spatial_bwd_params"},
+          "written directly over (0, 2, 3) with gamma and the (C,) sums broadcast along W: fails whenever W != C",
+          replace='''
+def spatial_batchnorm_backward(dout, cache):
+    cache2d, (N, C, H, W) = cache
+    x, xc, var, std, inv, xhat, gamma, eps = cache2d
+    m = N * H * W
+    xhat = xhat.reshape(N, H, W, C).transpose(0, 3, 1, 2)        # back to (N, C, H, W)
+    dbeta = dout.sum(axis=(0, 2, 3))
+    dgamma = (dout * xhat).sum(axis=(0, 2, 3))
+    dx = (gamma * inv / m) * (m * dout - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+'''),
     # lesson 4: running statistics, eval mode, the layer, folding
     wrong("momentum_flipped", L4, "ex_update_running_stats",
           {"running_update_direction", "running_update_cumulative", "layer_running_buffers"},
@@ -507,6 +535,13 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
 def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
     return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
 '''),
+    wrong("eval_params_not_reshaped", L4, "ex_batchnorm_eval", {"eval_values_4d", "layer_eval", "layer_ncl_input"},
+          "running statistics reshaped to line up with axis 1, but gamma and beta left (C,): broadcast along the last "
+          "axis, W of (N, C, H, W), L of (N, C, L)",
+          ("scale = gamma.reshape(shape) / np.sqrt(running_var.reshape(shape) + eps)",
+           "scale = 1 / np.sqrt(running_var.reshape(shape) + eps)"),
+          ("return (x - running_mean.reshape(shape)) * scale + beta.reshape(shape)",
+           "return gamma * ((x - running_mean.reshape(shape)) * scale) + beta")),
     wrong("eval_var_as_std", L4, "ex_batchnorm_eval", {"eval_values_2d", "eval_values_4d", "layer_eval"},
           "divides by running_var + eps", ("np.sqrt(running_var.reshape(shape) + eps)", "(running_var.reshape(shape) + eps)")),
     wrong("layer_running_var_starts_at_zero", L4, "ex_batchnorm_layer",
@@ -587,6 +622,15 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
     wrong("layer_no_stats_eval_uses_buffers", L4, "ex_batchnorm_layer", {"layer_no_running_stats"},
           "no buffers, but eval mode still calls batchnorm_eval with them",
           ("if not self.training and self.track_running_stats:", "if not self.training:")),
+    wrong("layer_one_value_stores_nan", L4, "ex_batchnorm_layer", {"layer_one_value_per_channel"},
+          "no check for one value per channel: training on a (1, C) batch stores nan (0 / 0) in running_var",
+          ("        if rows.shape[0] == 1:                             # one value per channel: no batch statistics (PyTorch)\n"
+           "            raise ValueError(f\"Expected more than 1 value per channel when training, got input size {x.shape}\")\n",
+           "")),
+    wrong("layer_one_sample_raises", L4, "ex_batchnorm_layer", {"layer_one_value_per_channel", "layer_ncl_input"},
+          "raises for any batch of one sample (N == 1), though a (1, C, L) or (1, C, H, W) batch has L or H*W values "
+          "per channel: it costs the (N, C, L) cell too, whose batches include one sequence of length 6",
+          ("if rows.shape[0] == 1:", "if x.shape[0] == 1:")),
     wrong("layer_reset_keeps_count", L4, "ex_batchnorm_layer", {"layer_reset_running_stats"},
           "reset_running_stats() leaves num_batches_tracked as it was",
           ("            self.num_batches_tracked = 0\n", "            self.num_batches_tracked = self.num_batches_tracked or 0\n")),
@@ -594,7 +638,7 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
           ("(b - running_mean) * scale + beta", "b * scale + beta")),
 ]
 
-# lesson 4's spot-the-bug: the published BatchNorm2d, fixed
+# lesson 4's spot-the-bug: the buggy BatchNorm2d, fixed
 CORRECT += [
     Variant("fix2d_keepdims_and_ravel", L4, {"ex_fix_batchnorm2d": code('''
 class BatchNorm2d:
@@ -726,6 +770,15 @@ def groupnorm_forward(x, gamma, beta, G, eps=1e-5):
           ("return dx.reshape(dout.shape), (dout * xhat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))",
            "return dx.reshape(dout.shape), (dout * xhat).reshape(n, G, -1).sum(axis=(0, 2)), "
            "dout.reshape(n, G, -1).sum(axis=(0, 2))")),
+    # (C,) parameters against (N, C, H, W) data line up with W: numpy raises, and the tests name the mistake
+    wrong("gn_params_not_reshaped", L6, "ex_groupnorm_forward", {"gn_forward", "gn_backward"},
+          "gamma and beta of shape (C,) applied to (N, C, H, W) without the reshape to (1, C, 1, 1); the backward "
+          "test runs this forward too",
+          ("return gamma.reshape(1, c, 1, 1) * xhat + beta.reshape(1, c, 1, 1), (xhat, gamma, inv_std, G)",
+           "return gamma * xhat + beta, (xhat, gamma, inv_std, G)")),
+    wrong("gn_backward_gamma_not_reshaped", L6, "ex_groupnorm_backward", {"gn_backward"},
+          "dout * gamma with gamma of shape (C,), not (1, C, 1, 1)",
+          ("dxhat = (dout * gamma.reshape(1, c, 1, 1)).reshape(n, G, -1)", "dxhat = (dout * gamma).reshape(n, G, -1)")),
 ]
 
 # The demo's "student with one realistic mistake".

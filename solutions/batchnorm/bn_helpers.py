@@ -12,6 +12,7 @@ note on stdout instead of on stderr, where nbgrader's *Validate* would count it 
 """
 import contextlib
 import functools
+import re
 import warnings
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "check_shape",
     "check_array",
     "check_close",
+    "naming_broadcast_errors",
     "plot_elements",
     "make_spirals",
     "affine_forward",
@@ -127,7 +129,10 @@ def call(fn, *args, **kwargs):
         with warnings_as_notes(name):
             result = fn(*args, **kwargs)
     except ValueError as err:
-        if "read-only" in str(err) or "WRITEABLE" in str(err):
+        # the error's own words (``message``, where the grader describes the call around them), not the call's
+        words = getattr(err, "message", None)
+        words = words if isinstance(words, str) else str(err)
+        if "read-only" in words or "WRITEABLE" in words:
             raise AssertionError(_writes_into_input(name, err)) from None
         raise
     if any((a.shape, a.dtype) != (shape, dtype) or a.tobytes() != data for a, data, shape, dtype in inputs):
@@ -216,6 +221,34 @@ def check_close(name, actual, expected, tol=1e-7):
         raise AssertionError(f"{name} is {actual!r}; expected a number") from None
     if not rel_error(value, expected) <= tol:
         raise AssertionError(f"{name} is {value:.6g}, expected {float(expected):.6g} (tolerance {tol:g})")
+
+
+_SHAPE = re.compile(r"\((\d+(?:,\s*\d+)*),?\s*\)")
+
+
+@contextlib.contextmanager
+def naming_broadcast_errors(x_shape):
+    """Name the likely mistake when numpy's "could not be broadcast" error is raised inside the block.
+
+    x_shape: the shape of the input ``(N, C, ...)``. When an array of shape ``(C,)`` met one with ``C`` on axis 1,
+    the error becomes an AssertionError saying so: numpy lines shapes up from the right, so ``(C,)`` lines up with
+    the last axis, not with the channels. Any other error passes unchanged.
+    """
+    try:
+        yield
+    except (ValueError, AssertionError) as err:  # AssertionError: a failure message that quotes numpy's error
+        text = str(err)
+        at = text.find("could not be broadcast")
+        shapes = [tuple(int(n) for n in m.split(",")) for m in _SHAPE.findall(text[at:])] if at >= 0 else []
+        c = x_shape[1]
+        if (c,) in shapes and any(len(s) >= 3 and s[1] == c for s in shapes):
+            per_channel = "(1, C" + ", 1" * (len(x_shape) - 2) + ")"
+            raise AssertionError(
+                f"{text.strip().rstrip('.')}. Likely mistake: a per-channel array of shape (C,) = ({c},) met an array "
+                f"with its C = {c} channels on axis 1. numpy lines shapes up from the right, so (C,) lines up with "
+                f"the last axis, not with axis 1: reshape gamma and beta (and any other per-channel array) to "
+                f"{per_channel}, or reduce with keepdims=True") from None
+        raise
 
 
 def _close(a, b, tol):

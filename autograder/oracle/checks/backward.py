@@ -150,7 +150,8 @@ def _spatial_cases(seed):
 
 def _spatial_grads(forward, backward, x, gamma, beta, dout):
     _, cache = unpack_forward(h.call(forward, x.copy(), gamma.copy(), beta.copy()), "spatial_batchnorm_forward")
-    return unpack_backward(h.call(backward, dout.copy(), cache), "spatial_batchnorm_backward")
+    with h.naming_broadcast_errors(x.shape):
+        return unpack_backward(h.call(backward, dout.copy(), cache), "spatial_batchnorm_backward")
 
 
 @register("spatial_bwd_dx")

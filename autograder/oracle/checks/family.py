@@ -112,7 +112,8 @@ def gn_forward_hints(x, G, gamma, beta):
 @register("gn_forward")
 def gn_forward(fn):
     for x, G, gamma, beta, _ in _gn_cases(611):
-        out, _ = unpack_forward(h.call(fn, x.copy(), gamma.copy(), beta.copy(), G), "groupnorm_forward")
+        with h.naming_broadcast_errors(x.shape):  # (C,) parameters used without a reshape
+            out, _ = unpack_forward(h.call(fn, x.copy(), gamma.copy(), beta.copy(), G), "groupnorm_forward")
         h.check_array(f"out for x of shape {x.shape}, G = {G}", out, ref.groupnorm_forward(x, gamma, beta, G),
                       hints=gn_forward_hints(x, G, gamma, beta))
 
@@ -120,8 +121,9 @@ def gn_forward(fn):
 @register("gn_backward")
 def gn_backward(forward, backward):
     for x, G, gamma, beta, dout in _gn_cases(612):
-        _, cache = unpack_forward(h.call(forward, x.copy(), gamma.copy(), beta.copy(), G), "groupnorm_forward")
-        dx, dgamma, dbeta = unpack_backward(h.call(backward, dout.copy(), cache), "groupnorm_backward")
+        with h.naming_broadcast_errors(x.shape):
+            _, cache = unpack_forward(h.call(forward, x.copy(), gamma.copy(), beta.copy(), G), "groupnorm_forward")
+            dx, dgamma, dbeta = unpack_backward(h.call(backward, dout.copy(), cache), "groupnorm_backward")
         want_dx, want_dgamma, want_dbeta = ref.groupnorm_backward(dout, x, gamma, G)
         what = f"for x of shape {x.shape}, G = {G}"
         n, c = x.shape[:2]

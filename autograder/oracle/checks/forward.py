@@ -92,6 +92,29 @@ def fwd_float32(fn):
                              "(avoid np.float64 constants and astype)")
 
 
+@register("fwd_dtype_mixed")
+def fwd_dtype_mixed(fn):
+    # owns only "the parameters' dtype does not decide out's": compared with the student's own output for
+    # parameters of x's dtype (float32 in, float32 out belongs to fwd_float32)
+    r = rng(205)
+    for x_dtype, param_dtype in [(np.float32, np.float64), (np.float64, np.float32)]:
+        x = features(r, 5, 6, x_dtype)
+        gamma, beta = r.uniform(0.5, 2.5, size=6), r.uniform(-3, 3, size=6)
+        same, _ = unpack_forward(h.call(fn, x.copy(), gamma.astype(x_dtype), beta.astype(x_dtype)),
+                                 "batchnorm_forward")
+        mixed, _ = unpack_forward(h.call(fn, x.copy(), gamma.astype(param_dtype), beta.astype(param_dtype)),
+                                  "batchnorm_forward")
+        same, mixed = np.asarray(same), np.asarray(mixed)
+        x_name, p_name = np.dtype(x_dtype).name, np.dtype(param_dtype).name
+        if mixed.dtype != same.dtype:
+            raise AssertionError(
+                f"{x_name} x gave {mixed.dtype} out with {p_name} gamma and beta, but {same.dtype} with {x_name} "
+                "ones: out keeps the dtype of x whatever the dtype of gamma and beta (numpy promotes "
+                "gamma * xhat to the wider dtype: cast the result, e.g. out.astype(x.dtype))")
+        h.check_array(f"out for {x_name} x with {p_name} gamma and beta (compared with your out for {x_name} ones)",
+                      mixed, same, tol=1e-3)
+
+
 @register("fwd_no_mutation")
 def fwd_no_mutation(fn):
     r = rng(204)
@@ -139,7 +162,8 @@ def spatial_fwd_values(fn):
         x = images(r, shape)
         c = shape[1]
         gamma, beta = r.uniform(0.5, 2.5, size=c), r.uniform(-3, 3, size=c)
-        out, _ = unpack_forward(h.call(fn, x.copy(), gamma.copy(), beta.copy()), "spatial_batchnorm_forward")
+        with h.naming_broadcast_errors(shape):
+            out, _ = unpack_forward(h.call(fn, x.copy(), gamma.copy(), beta.copy()), "spatial_batchnorm_forward")
         want, _ = ref.spatial_batchnorm_forward(x, gamma, beta)
         h.check_array(f"out for x of shape {shape}", out, want, hints=spatial_hints(x, gamma, beta))
 
@@ -148,8 +172,9 @@ def spatial_fwd_values(fn):
 def spatial_fwd_float32(fn):
     r = rng(212)
     x = images(r, (2, 3, 4, 5), np.float32)
-    out, _ = unpack_forward(h.call(fn, x, np.ones(3, np.float32), np.zeros(3, np.float32)),
-                            "spatial_batchnorm_forward")
+    with h.naming_broadcast_errors(x.shape):
+        out, _ = unpack_forward(h.call(fn, x, np.ones(3, np.float32), np.zeros(3, np.float32)),
+                                "spatial_batchnorm_forward")
     h.check_shape("out", out, x.shape)
     if np.asarray(out).dtype != np.float32:
         raise AssertionError(f"float32 input gave {np.asarray(out).dtype} output; keep the input's dtype")
@@ -159,4 +184,5 @@ def spatial_fwd_float32(fn):
 def spatial_fwd_no_mutation(fn):
     r = rng(213)
     x, gamma, beta = h.readonly(images(r, (3, 2, 4, 5)), r.uniform(0.5, 2, 2), r.standard_normal(2))
-    unpack_forward(h.call(fn, x, gamma, beta), "spatial_batchnorm_forward")
+    with h.naming_broadcast_errors(x.shape):
+        unpack_forward(h.call(fn, x, gamma, beta), "spatial_batchnorm_forward")

@@ -15,7 +15,7 @@ from .forward import EPS, features
 
 TRAIN = dict(lr=0.5, epochs=30, batch_size=50)
 DIMS = [2, 64, 64, 3]
-LOSS_THRESHOLD = 0.5  # ln(3) = 1.10 at chance; the reference reaches 0.04-0.22 over 20 seeds
+LOSS_THRESHOLD = 0.5  # ln(3) = 1.10 at chance; the reference reaches 0.07-0.28 over 20 seeds
 
 
 @register("layernorm_values")

@@ -95,7 +95,15 @@ def eval_hints(x, gamma, beta, rm, rv, eps=EPS):
     if x.ndim == 4 and x.shape[3] == x.shape[1]:
         hints.append(("parameters and running statistics of shape (C,) were broadcast along the last axis W; "
                       "reshape them to (1, C, 1, 1)", gamma * (x - rm) / np.sqrt(rv + eps) + beta))
+        hints.append(("gamma and beta of shape (C,) were broadcast along the last axis W; reshape them to "
+                      "(1, C, 1, 1) as the running statistics", gamma * (x - m) / np.sqrt(v + eps) + beta))
     return hints
+
+
+def per_channel_call(fn, x, *args):
+    """``h.call(fn, x, *args)``, where numpy's broadcast error of a ``(C,)`` array with ``x`` names the mistake."""
+    with h.naming_broadcast_errors(np.shape(x)):
+        return h.call(fn, x, *args)
 
 
 def _check_eval(fn, shapes, seed):
@@ -104,14 +112,7 @@ def _check_eval(fn, shapes, seed):
         c = shape[1]
         x = images(r, shape) if len(shape) == 4 else features(r, *shape)
         params = _eval_params(r, c)
-        try:
-            out = h.call(fn, x.copy(), *(p.copy() for p in params))
-        except ValueError as err:
-            if "broadcast" in str(err) and len(shape) == 4:
-                raise AssertionError(
-                    f"batchnorm_eval fails for x of shape {shape}: {err}. Parameters of shape (C,) line up with "
-                    "the last axis W; reshape them to (1, C, 1, 1)") from None
-            raise
+        out = per_channel_call(fn, x.copy(), *(p.copy() for p in params))
         h.check_array(f"eval output for x of shape {shape}", out, ref.batchnorm_eval(x, *params),
                       hints=eval_hints(x, *params))
 
@@ -163,22 +164,40 @@ def _batches(r, shape, count=3):
     return [images(r, shape) if len(shape) == 4 else features(r, *shape) for _ in range(count)]
 
 
+MIXED_ROWS = ("reshape(-1, C) without np.moveaxis(x, 1, -1) first: each row then mixes channels and positions "
+              "(right only for (N, C) input)")
+
+
+def _mixed_rows(x):
+    """The rows a layer makes from x: (N, C, ...) when it forgets to move the channels last."""
+    return x.reshape(-1, x.shape[1])
+
+
+def mixed_rows_hints(x, gamma, beta, what=lambda out, cache: out):
+    """[(MIXED_ROWS, what a layer with that mistake gives)] for x with more than two axes, else []."""
+    if x.ndim < 3:
+        return []
+    out, cache = ref.batchnorm_forward(_mixed_rows(x), gamma, beta)
+    return [(MIXED_ROWS, what(out.reshape(x.shape), cache))]
+
+
 @register("layer_train_forward")
 def layer_train_forward(cls):
     r = rng(421)
     for shape, layer, want in _layer_pairs(cls, r):
         for i, x in enumerate(_batches(r, shape, 2)):
             h.check_array(f"training-mode output for batch {i + 1} of shape {shape}",
-                          h.call(layer.forward, x.copy()), want.forward(x))
+                          h.call(layer.forward, x.copy()), want.forward(x),
+                          hints=mixed_rows_hints(x, want.gamma, want.beta))
 
 
 def buffer_hints(shape, batches, momentum):
     """Buffers after `batches` for layers with typical mistakes."""
-    def run(update, init_var=1.0, write_back=True, stat=lambda rows: rows.var(axis=0)):
+    def run(update, init_var=1.0, write_back=True, to_rows=ref._to_rows):
         c = shape[1]
         rm, rv = np.zeros(c), np.full(c, init_var)
         for k, x in enumerate(batches, start=1):
-            rows = ref._to_rows(x)
+            rows = to_rows(x)
             new = update(rm, rv, rows, k)
             if write_back:
                 rm, rv = new
@@ -202,6 +221,8 @@ def buffer_hints(shape, batches, momentum):
          run(torch(lambda rows: rows.shape[0], var_of=lambda rows: np.sqrt(rows.var(axis=0)) * (rows.shape[0] - 1) / rows.shape[0]))),
         ("the updated statistics were never written back to the layer", run(right, write_back=False)),
     ]
+    if len(shape) > 2:
+        out.append((MIXED_ROWS, run(right, to_rows=_mixed_rows)))
     if momentum is not None:
         out.append(("momentum direction flipped: (1 - momentum) * running + momentum * batch",
                     run(torch(lambda rows: rows.shape[0], factor=lambda k: 1 - momentum))))
@@ -247,8 +268,8 @@ def layer_eval(cls):
         want.eval()
         x = images(r, shape) if len(shape) == 4 else features(r, *shape)
         for step in range(2):
-            h.check_array(f"eval-mode output for x of shape {shape} (call {step + 1})",
-                          h.call(layer.forward, x.copy()), want.forward(x),
+            what = f"eval-mode output for x of shape {shape} (call {step + 1})"
+            h.check_array(what, per_channel_call(layer.forward, x.copy()), want.forward(x),
                           hints=eval_hints(x, gamma, beta, rm, rv))
         for name, value in [("running_mean", rm), ("running_var", rv)]:
             if not np.array_equal(np.asarray(getattr(layer, name)).reshape(-1), value):
@@ -269,9 +290,14 @@ def layer_backward(cls):
         h.call(layer.forward, x.copy())
         want.forward(x)
         dx = h.call(layer.backward, dout.copy())
-        h.check_array(f"dx for x of shape {shape}", dx, want.backward(dout), tol=1e-6)
-        h.check_array(f"layer.dgamma for x of shape {shape}", _attr(layer, "dgamma"), want.dgamma, tol=1e-6)
-        h.check_array(f"layer.dbeta for x of shape {shape}", _attr(layer, "dbeta"), want.dbeta, tol=1e-6)
+        mixed = mixed_rows_hints(x, want.gamma, want.beta,
+                                 lambda out, cache: ref.batchnorm_backward(_mixed_rows(dout), cache))
+        h.check_array(f"dx for x of shape {shape}", dx, want.backward(dout), tol=1e-6,
+                      hints=[(m, grads[0].reshape(shape)) for m, grads in mixed])
+        h.check_array(f"layer.dgamma for x of shape {shape}", _attr(layer, "dgamma"), want.dgamma, tol=1e-6,
+                      hints=[(m, grads[1]) for m, grads in mixed])
+        h.check_array(f"layer.dbeta for x of shape {shape}", _attr(layer, "dbeta"), want.dbeta, tol=1e-6,
+                      hints=[(m, grads[2]) for m, grads in mixed])
 
 
 
@@ -321,10 +347,18 @@ def layer_ncl_input(cls):
         want.gamma, want.beta = np.asarray(_attr(layer, "gamma")).copy(), np.asarray(_attr(layer, "beta")).copy()
         x = _sequences(r, shape)
         per_position = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + EPS) * want.gamma[:, None] + want.beta[:, None]
-        h.check_array(f"training-mode output for x of shape {shape}", h.call(layer.forward, x.copy()),
-                      want.forward(x), hints=[
-                          ("each (channel, position) was normalised over the batch only: for (N, C, L) input the "
-                           "statistics are per channel over axes (0, 2), m = N*L", per_position)])
+        try:
+            out = h.call(layer.forward, x.copy())
+        except ValueError as err:
+            if shape[0] > 1 or "broadcast" in str(err):
+                raise
+            raise AssertionError(
+                f"training-mode forward for x of shape {shape} fails: {err}. Likely mistake: the check for one value "
+                f"per channel tests N == 1, but one sequence has L = {shape[2]} values per channel (N*L counts)"
+            ) from None
+        h.check_array(f"training-mode output for x of shape {shape}", out, want.forward(x), hints=[
+            ("each (channel, position) was normalised over the batch only: for (N, C, L) input the statistics are "
+             "per channel over axes (0, 2), m = N*L", per_position)] + mixed_rows_hints(x, want.gamma, want.beta))
         h.call(rows_layer.forward, ref._to_rows(x))
         same = f"as for the same batch given as {(shape[0] * shape[2], c)} rows"
         for name in ("running_mean", "running_var"):
@@ -341,8 +375,8 @@ def layer_ncl_input(cls):
         for one in (layer, rows_layer):
             h.call(one.eval)
         x2 = _sequences(r, (2,) + shape[1:])  # two samples and 2*L rows: neither is a batch of one
-        h.check_array(f"eval-mode output for x of shape {x2.shape} (as for the same batch given as "
-                      f"{(2 * shape[2], c)} rows)", h.call(layer.forward, x2.copy()),
+        what = f"eval-mode output for x of shape {x2.shape} (as for the same batch given as {(2 * shape[2], c)} rows)"
+        h.check_array(what, per_channel_call(layer.forward, x2.copy()),
                       ref._from_rows(np.asarray(h.call(rows_layer.forward, ref._to_rows(x2))), x2.shape))
 
 
@@ -369,9 +403,28 @@ def layer_affine_false(cls):
         h.call(plain.forward, x.copy())
         for one in (layer, plain):
             h.call(one.eval)
-        x1 = _any_batch(r, (1,) + shape[1:])
-        h.check_array(f"eval-mode output for x of shape {x1.shape}, affine=False (as a layer with gamma 1 and "
-                      f"beta 0 after the same batch)", h.call(layer.forward, x1.copy()), h.call(plain.forward, x1.copy()))
+        # two samples: a layer left in training mode by a mistake of layer_eval's would raise on one
+        x2 = _any_batch(r, (2,) + shape[1:])
+        what = f"eval-mode output for x of shape {x2.shape}, affine=False"
+        out = _none_call(layer.forward, x2.copy(), what=what, mistake=(
+            "eval mode passed gamma and beta, which are None with affine=False, to batchnorm_eval; "
+            "use gamma = 1 and beta = 0 there as in training mode"))
+        h.check_array(f"{what} (as a layer with gamma 1 and beta 0 after the same batch)", out,
+                      h.call(plain.forward, x2.copy()))
+
+
+NO_BUFFERS_IN_EVAL = ("eval mode passed running statistics that are None (track_running_stats=False) to "
+                      "batchnorm_eval; without buffers it normalises with the batch statistics, as in training mode")
+
+
+def _none_call(fn, *args, what, mistake):
+    """``h.call(fn, *args)``, where the TypeError or AttributeError of arithmetic on None names ``mistake``."""
+    try:
+        return h.call(fn, *args)
+    except (TypeError, AttributeError) as err:
+        if "None" not in str(err):
+            raise
+        raise AssertionError(f"{what} fails: {err}. Likely mistake: {mistake}") from None
 
 
 @register("layer_no_running_stats")
@@ -402,8 +455,10 @@ def layer_no_running_stats(cls):
         h.call(layer.eval)
         x = _any_batch(r, (2,) + shape[1:])
         with_initial_buffers = ref.batchnorm_eval(x, gamma, beta, np.zeros(c), np.ones(c))
+        out = _none_call(layer.forward, x.copy(), what=f"eval-mode output for x of shape {x.shape}, "
+                         "track_running_stats=False", mistake=NO_BUFFERS_IN_EVAL)
         h.check_array(f"eval-mode output for x of shape {x.shape}, track_running_stats=False{what}",
-                      h.call(layer.forward, x.copy()), batch_stats(x), hints=[
+                      out, batch_stats(x), hints=[
                           ("eval mode normalised with running statistics of 0 and 1; without buffers it uses the "
                            "batch statistics, as in training mode", with_initial_buffers)])
         _expect_none(layer, none, "after training and eval batches with track_running_stats=False")
@@ -437,6 +492,56 @@ def layer_reset_running_stats(cls):
     h.call(layer.reset_running_stats)
     _expect_none(layer, missing, "after reset_running_stats() with track_running_stats=False")
 
+
+ONE_VALUE = ("One value per channel has no batch statistics (its mean is the value itself, its variance 0): "
+             "raise ValueError there, as PyTorch does (\"Expected more than 1 value per channel when training\")")
+
+
+@register("layer_one_value_per_channel")
+def layer_one_value_per_channel(cls):
+    r = rng(429)
+    cases = [((1, 4), {}), ((1, 3, 1), {}), ((1, 2, 1, 1), {"momentum": None}), ((1, 5), {"affine": False}),
+             ((1, 3), {"track_running_stats": False}), ((1, 3, 2, 2), {}), ((1, 2, 3, 1), {"momentum": None})]
+    for shape, options in cases:
+        c = shape[1]
+        layer, want = h.call(cls, c, **options), ref.BatchNorm(c, **options)
+        x = _any_batch(r, shape)
+        what = f"a training batch of shape {shape}" + "".join(f", {k}={v}" for k, v in options.items())
+        try:
+            want.forward(x.copy())
+            should_raise = False
+        except ValueError:
+            should_raise = True
+        try:
+            h.call(layer.forward, x.copy())
+            raised = None
+        except Exception as err:  # noqa: BLE001  (the student's own exception, named below)
+            raised = err
+        if not should_raise:
+            if raised is None:
+                continue
+            try:  # a layout the layer cannot train on at all belongs to the cells of that layout
+                h.call(h.call(cls, c, **options).forward, _any_batch(r, (2,) + shape[1:]))
+            except Exception:  # noqa: BLE001
+                continue
+            raise AssertionError(
+                f"forward raised for {what} ({raised}), which has {x.size // c} values per channel. Likely mistake: "
+                "the check for one value per channel tests N == 1; it is the values per channel, N, N*L or N*H*W, "
+                "that must be more than 1")
+        if isinstance(raised, ValueError):
+            continue
+        if raised is not None:
+            raise AssertionError(f"forward for {what} raised another exception than ValueError ({raised}); "
+                                 "raise ValueError, as PyTorch does")
+        running_var = _attr(layer, "running_var")
+        if running_var is not None and np.isnan(np.asarray(running_var, dtype=float)).any():
+            raise AssertionError(f"forward returned for {what} and stored nan in running_var. Likely mistake: no "
+                                 "check for one value per channel, so the running variance took var * m / (m - 1) "
+                                 f"= 0 / 0 with m = 1. {ONE_VALUE}")
+        raise AssertionError(f"forward returned for {what}. Likely mistake: no check for one value per channel. "
+                             f"{ONE_VALUE}")
+
+
 # --- folding -------------------------------------------------------------------
 
 @register("fold_values")
@@ -462,7 +567,7 @@ def fold_values(fn):
                       x @ Wf + bf, ref.batchnorm_eval(x @ W + b, gamma, beta, rm, rv))
 
 
-# --- spot the bug: a published BatchNorm2d, fixed ---------------------------------
+# --- spot the bug: a buggy BatchNorm2d, fixed ---------------------------------------
 
 FIX2D_SHAPES = [(4, 3, 2, 5), (2, 3, 4, 3), (3, 4, 4, 2)]  # W != C, W == C, H == C
 
@@ -483,8 +588,8 @@ def fix2d_train(cls):
         layer.gamma, layer.beta = r.uniform(0.5, 2.5, c), r.uniform(-3, 3, c)
         want.gamma, want.beta = layer.gamma.copy(), layer.beta.copy()
         for i, x in enumerate(_batches(r, shape, 3)):
-            h.check_array(f"training-mode output for batch {i + 1} of shape {shape}",
-                          h.call(layer.forward, x.copy()), want.forward(x))
+            what = f"training-mode output for batch {i + 1} of shape {shape}"
+            h.check_array(what, per_channel_call(layer.forward, x.copy()), want.forward(x))
             for name in ("running_mean", "running_var"):
                 h.check_shape(f"{name} after {i + 1} training batches of shape {shape} (it must stay (C,) = ({c},))",
                               _attr(layer, name), (c,))
@@ -497,8 +602,8 @@ def fix2d_running_values(cls):
         c = shape[1]
         layer, want = _fix2d_layer(cls, c, momentum), ref.BatchNorm(c, momentum=momentum)
         batches = _batches(r, shape)
-        for x in batches:
-            h.call(layer.forward, x.copy())
+        for i, x in enumerate(batches):
+            per_channel_call(layer.forward, x.copy())
             want.forward(x)
         hints = buffer_hints(shape, batches, momentum)
         old_rm, old_rv = np.zeros(c), np.ones(c)
@@ -532,8 +637,8 @@ def fix2d_eval(cls):
             lined_up_with_w = (x - rm) / np.sqrt(rv + EPS) * gamma.reshape(1, c, 1, 1) + beta.reshape(1, c, 1, 1)
             hints.append(("the running statistics lined up with the last axis W: reshape them to (1, C, 1, 1)",
                           lined_up_with_w))
-        h.check_array(f"eval-mode output for x of shape {shape}", h.call(layer.forward, x.copy()), want.forward(x),
-                      hints=hints)
+        what = f"eval-mode output for x of shape {shape}"
+        h.check_array(what, per_channel_call(layer.forward, x.copy()), want.forward(x), hints=hints)
         for name, value in [("running_mean", rm), ("running_var", rv)]:
             if not np.array_equal(np.asarray(getattr(layer, name)).reshape(-1), value):
                 raise AssertionError(f"{name} changed in eval mode: eval must never update the running statistics")
