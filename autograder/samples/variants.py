@@ -622,6 +622,18 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
     wrong("layer_no_stats_eval_uses_buffers", L4, "ex_batchnorm_layer", {"layer_no_running_stats"},
           "no buffers, but eval mode still calls batchnorm_eval with them",
           ("if not self.training and self.track_running_stats:", "if not self.training:")),
+    wrong("layer_counts_after_update", L4, "ex_batchnorm_layer", {"layer_running_buffers", "layer_reset_running_stats"},
+          "num_batches_tracked incremented after update_running_stats: momentum=None divides by 0 on the first batch "
+          "(so does the first batch after a reset, which the reset cell trains with momentum=None)",
+          ("            self.num_batches_tracked += 1\n            self.running_mean, self.running_var = "
+           "update_running_stats(\n                self.running_mean, self.running_var, rows.mean(axis=0), "
+           "rows.var(axis=0), rows.shape[0],\n                self.momentum, self.num_batches_tracked)\n",
+           "            self.running_mean, self.running_var = update_running_stats(\n                self.running_mean, "
+           "self.running_var, rows.mean(axis=0), rows.var(axis=0), rows.shape[0],\n                self.momentum, "
+           "self.num_batches_tracked)\n            self.num_batches_tracked += 1\n")),
+    wrong("layer_ignores_batch_count", L4, "ex_batchnorm_layer", {"layer_running_buffers"},
+          "the layer never passes num_batches_tracked to update_running_stats: momentum=None keeps the last batch",
+          ("                self.momentum, self.num_batches_tracked)\n", "                self.momentum)\n")),
     wrong("layer_one_value_stores_nan", L4, "ex_batchnorm_layer", {"layer_one_value_per_channel"},
           "no check for one value per channel: training on a (1, C) batch stores nan (0 / 0) in running_var",
           ("        if rows.shape[0] == 1:                             # one value per channel: no batch statistics (PyTorch)\n"
