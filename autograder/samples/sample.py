@@ -126,21 +126,21 @@ def kernel_exit(s):
     return files_of(_append_to_answer(s.solved, L3, "import os\nos._exit(1)"))
 
 
-def _append_to_last_answer(notebooks, name, code):
-    """Copy of the notebooks with `code` run at the end of the last answer cell of notebook `name`."""
+def _append_to_channel_stats(notebooks, code):
+    """Copy of the notebooks with `code` run at the end of lesson 1's last exercise, `channel_stats`."""
     nbs = copy.deepcopy(notebooks)
-    [c for c in nbs[name].cells if is_answer(c)][-1].source += "\n" + code
+    _first(nbs[L1], lambda c: grade_id(c) == "ex_channel_stats").source += "\n" + code
     return nbs
 
 
 def kernel_exit_late(s):
-    """Lesson 1's last function kills the kernel when called: in the visible part of its first test cell."""
-    return files_of(_append_to_last_answer(s.solved, L1, "def channel_stats(x):\n    import os\n    os._exit(1)"))
+    """Lesson 1's `channel_stats` kills the kernel when called: in the visible part of its first test cell."""
+    return files_of(_append_to_channel_stats(s.solved, "def channel_stats(x):\n    import os\n    os._exit(1)"))
 
 
 def kernel_exit_in_hidden_check(s):
-    """Lesson 1's last function kills the kernel only when a hidden check calls it (its visible tests pass)."""
-    return files_of(_append_to_last_answer(s.solved, L1, '''
+    """Lesson 1's `channel_stats` kills the kernel only when a hidden check calls it (its visible tests pass)."""
+    return files_of(_append_to_channel_stats(s.solved, '''
 _channel_stats = channel_stats
 
 
@@ -157,9 +157,9 @@ def channel_stats(x):
 
 
 def kernel_stuck_in_hidden_check(s):
-    """Lesson 1's last function, called by a hidden check, sleeps for ever with SIGINT and SIGTERM ignored: the kernel
+    """Lesson 1's `channel_stats`, called by a hidden check, sleeps for ever with SIGINT and SIGTERM ignored: the kernel
     never comes back from that cell (its visible tests pass)."""
-    return files_of(_append_to_last_answer(s.solved, L1, '''
+    return files_of(_append_to_channel_stats(s.solved, '''
 _channel_stats = channel_stats
 
 
