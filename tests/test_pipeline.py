@@ -19,8 +19,8 @@ from conftest import SETTINGS, SHARED_CLASS_FILES
 from autograder.grading import gradebook, sandbox, scratch
 from autograder.grading.pipeline import Settings, grade_class, sqlite_url
 
-FULL = {"01_axis_means_keepdims": 15, "02_forward": 20, "03_backward": 25, "04_running_statistics": 35,
-        "05_batchnorm_in_a_network": 15, "06_normalization_family": 10}
+FULL = {"01_axis_means_keepdims": 17, "02_forward": 22, "03_backward": 26, "04_running_statistics": 37,
+        "05_batchnorm_in_a_network": 17, "06_normalization_family": 11}
 SOLVED, BLANK, REWRITE, MISTAKE = "solution", "blank", "correct-0", "mistake"  # students of the shared class
 
 

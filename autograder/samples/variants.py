@@ -116,6 +116,10 @@ def channel_stats(x):
     var = ((flat - flat.mean(axis=0)) ** 2).mean(axis=0).reshape(1, C, 1, 1)
     return mean, var
 ''')}, description="moves C last, reshapes to (N*H*W, C), two-pass variance"),
+    Variant("questions_written_differently_01", L1, {
+        "ex_q_layer_norm_axes": code('answer_layer_norm_axes = " B "'),
+        "ex_q_values_per_channel": code("answer_values_per_channel = 280.0"),
+    }, description="the answers to lesson 1's questions: an uppercase letter with spaces, a float"),
 ]
 
 
@@ -158,6 +162,10 @@ def spatial_batchnorm_forward(x, gamma, beta, eps=1e-5):
     out, cache = batchnorm_forward(rows, gamma, beta, eps)
     return np.moveaxis(out.reshape(N, H, W, C), -1, 1), (cache, x.shape)
 ''')}, description="reuses the (N, D) forward through moveaxis and reshape"),
+    Variant("questions_written_differently_02", L2, {
+        "ex_q_xhat_variance_at_eps": code("answer_xhat_variance_at_eps = 1 / 2"),
+        "ex_q_undo_normalization": code('answer_undo_normalization = "B "'),
+    }, description="the answers to lesson 2's questions: an expression, an uppercase letter with a space"),
     Variant("backward_dict_cache", L3, {
         "ex_staged_forward": code(DICT_CACHE_FORWARD),
         "ex_staged_backward": code('''
@@ -273,6 +281,14 @@ def fold_into_linear(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
                    "channel refused first (the product of x's shape equal to C), folding with a diagonal matrix"),
 ]
 
+CORRECT += [
+    Variant("questions_written_differently_03", L3, {"ex_q_dx_sum": code('answer_dx_sum = " B "')},
+            description="the answer to lesson 3's question: an uppercase letter with spaces"),
+    Variant("questions_written_differently_04", L4, {"ex_q_running_var": code("answer_running_var = 19 / 10"),
+                                                     "ex_q_eval_buffers": code("answer_eval_buffers = 'B '")},
+            description="the answers to lesson 4's questions: an expression, an uppercase letter with a space"),
+]
+
 L5 = "05_batchnorm_in_a_network"
 
 CORRECT += [
@@ -320,6 +336,12 @@ def network_backward(net, dscores, caches):
     }, description="layer norm through a transpose; dict caches with ReLU masks; gradients built by insert"),
 ]
 
+CORRECT += [
+    Variant("questions_written_differently_05", L5, {"ex_q_preprocessing": code('answer_preprocessing = " C "'),
+                                                     "ex_q_bias_before_bn": code("answer_bias_before_bn = 'B'")},
+            description="the questions' letters in upper case, with spaces"),
+]
+
 L6 = "06_normalization_family"
 
 CORRECT += [
@@ -360,6 +382,11 @@ def groupnorm_backward(dout, cache):
 '''),
     }, description="layer norm through lesson 4's batch norm on the transpose (dict cache, einsum); group norm "
                    "with a 5-D reshape, and its backward through the student's own layer norm on the rows"),
+]
+
+CORRECT += [
+    Variant("questions_written_differently_06", L6, {"ex_q_instance_1x1": code("answer_instance_1x1 = ' D'")},
+            description="the question's letter in upper case, with a space"),
 ]
 
 # A correct answer that also prints a Python warning (stderr) while it is tested.
@@ -416,6 +443,11 @@ def channel_stats(x):
     Variant("channel_stats_unbiased", L1,
             {"ex_channel_stats": edit(("x.var(axis=axes, keepdims=True)", "x.var(axis=axes, ddof=1, keepdims=True)"))},
             frozenset({"channel_stats_values"}), "unbiased variance"),
+    Variant("q_layer_norm_axes_batch_norm", L1, {"ex_q_layer_norm_axes": code('answer_layer_norm_axes = "a"')},
+            frozenset({"q_layer_norm_axes"}), "answers with batch norm's axes (0, 2, 3)"),
+    Variant("q_values_per_channel_h_times_w", L1,
+            {"ex_q_values_per_channel": code("answer_values_per_channel = 5 * 7")},
+            frozenset({"q_values_per_channel"}), "counts one feature map, H*W, without the batch"),
 ]
 
 
@@ -462,6 +494,10 @@ def spatial_batchnorm_forward(x, gamma, beta, eps=1e-5):
     wrong("spatial_returns_out_only", L2, "ex_spatial_batchnorm_forward",
           {"spatial_fwd_values", "spatial_fwd_float32", "spatial_fwd_no_mutation"}, "returns out without the cache",
           ("return out.astype(x.dtype, copy=False), (xhat, gamma, inv_std)", "return out.astype(x.dtype, copy=False)")),
+    wrong("q_xhat_variance_always_one", L2, "ex_q_xhat_variance_at_eps", {"q_xhat_variance_at_eps"},
+          "xhat's variance taken to be 1 whatever eps", replace="answer_xhat_variance_at_eps = 1"),
+    wrong("q_undo_with_sigma", L2, "ex_q_undo_normalization", {"q_undo_normalization"},
+          "gamma = sqrt(var) without eps", replace='answer_undo_normalization = "d"'),
     # lesson 3: backward
     wrong("staged_var_branch_overwritten", L3, "ex_staged_backward", {"staged_bwd_dx"},
           "second branch of xc overwrites the first instead of adding",
@@ -703,6 +739,14 @@ WRONG += [
           "eval mode normalises with the batch statistics",
           ("            mean, var = self.running_mean, self.running_var\n",
            "            mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))\n")),
+    # lessons 3 and 4: the concept questions
+    wrong("q_dx_sum_constant_statistics", L3, "ex_q_dx_sum", {"q_dx_sum"},
+          "dx summed as if the mean and variance were constants (eval mode): the branches through them forgotten",
+          replace='answer_dx_sum = "c"'),
+    wrong("q_running_var_biased", L4, "ex_q_running_var", {"q_running_var"},
+          "the running variance computed with the biased batch variance", replace="answer_running_var = 1.7"),
+    wrong("q_eval_buffers_every_forward", L4, "ex_q_eval_buffers", {"q_eval_buffers"},
+          "every forward pass, eval mode too, taken to update the buffers", replace='answer_eval_buffers = "a"'),
 ]
 
 WRONG += [
@@ -737,6 +781,12 @@ WRONG += [
           "lesson 3's backward pasted returning (dx, dbeta, dgamma): the layer's dgamma and dbeta are swapped",
           ("return (gamma * inv / m) * (m * dout - dbeta - xhat * dgamma), dgamma, dbeta",
            "return (gamma * inv / m) * (m * dout - dbeta - xhat * dgamma), dbeta, dgamma")),
+    # the concept questions
+    wrong("q_preprocessing_swapped", L5, "ex_q_preprocessing", {"q_preprocessing"},
+          "batch norm and layer norm swapped: batch norm as per-example standardisation",
+          replace='answer_preprocessing = "b"'),
+    wrong("q_bias_before_bn_not_zero", L5, "ex_q_bias_before_bn", {"q_bias_before_bn"},
+          "the bias before batch norm gets an ordinary gradient", replace='answer_bias_before_bn = "a"'),
 ]
 
 WRONG += [
@@ -791,6 +841,10 @@ def groupnorm_forward(x, gamma, beta, G, eps=1e-5):
     wrong("gn_backward_gamma_not_reshaped", L6, "ex_groupnorm_backward", {"gn_backward"},
           "dout * gamma with gamma of shape (C,), not (1, C, 1, 1)",
           ("dxhat = (dout * gamma.reshape(1, c, 1, 1)).reshape(n, G, -1)", "dxhat = (dout * gamma).reshape(n, G, -1)")),
+    # the concept question
+    wrong("q_instance_1x1_nan", L6, "ex_q_instance_1x1", {"q_instance_1x1"},
+          "instance norm of 1 x 1 images taken for a division by zero (eps forgotten)",
+          replace='answer_instance_1x1 = "c"'),
 ]
 
 # The demo's "student with one realistic mistake".

@@ -26,6 +26,8 @@ __all__ = [
     "check_shape",
     "check_array",
     "check_close",
+    "check_choice",
+    "check_number",
     "naming_broadcast_errors",
     "plot_elements",
     "make_spirals",
@@ -249,6 +251,24 @@ def naming_broadcast_errors(x_shape):
                 f"the last axis, not with axis 1: reshape gamma and beta (and any other per-channel array) to "
                 f"{per_channel}, or reduce with keepdims=True") from None
         raise
+
+
+def check_choice(name, answer, options):
+    """Fail unless ``answer`` is one of the letters of ``options`` (e.g. "abcd"), in either case: the form of an
+    answer to a multiple-choice question, not whether it is right (the graded test knows that)."""
+    if not (isinstance(answer, str) and len(answer.strip()) == 1 and answer.strip().lower() in options):
+        letters = ", ".join(repr(o) for o in options)
+        raise AssertionError(f"{name} is {answer!r}; answer with one letter: {letters}")
+
+
+def check_number(name, answer):
+    """Fail unless ``answer`` is a finite number: the form of a numeric answer, not whether it is right."""
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{name} is {answer!r}; answer with a number") from None
+    if not np.isfinite(value):
+        raise AssertionError(f"{name} is {value}; answer with a finite number")
 
 
 def _close(a, b, tol):

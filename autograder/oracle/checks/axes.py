@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import reference as ref
 from . import helpers as h
-from . import register, rng as _rng
+from . import questions, register, rng as _rng
 
 
 def _reduced_shape_cases(keepdims):
@@ -172,3 +172,32 @@ def channel_stats_values(fn):
                       mean, want_mean, hints=hints)
         h.check_array(f"channel_stats var for x of shape {shape} ({np.dtype(dtype).name})",
                       var, want_var, hints=hints)
+
+
+# --- concept questions ------------------------------------------------------------
+
+@register("q_layer_norm_axes")
+def q_layer_norm_axes(answer):
+    questions.choice("Which call gives layer norm's means", answer, "b", "abcd", {
+        "a": "x.mean(axis=(0, 2, 3)) is batch norm's statistic: one mean per channel, taken across the samples of "
+             "the batch. Layer norm keeps the samples apart and averages within one sample.",
+        "c": "x.mean(axis=(2, 3)) gives one mean per sample and channel, over one feature map's H*W positions: that "
+             "is instance norm's statistic. Layer norm's mean also averages over the channels.",
+        "d": "x.mean(axis=0) averages each channel and position over the samples of the batch: a batch statistic, "
+             "while layer norm uses no other sample's values. `axis` names the axes averaged away.",
+    })
+
+
+@register("q_values_per_channel")
+def q_values_per_channel(answer):
+    n, c, hh, w = 8, 16, 5, 7
+    right = n * hh * w                                              # m, the values of one channel
+    questions.number("How many values one output of x.mean(axis=(0, 2, 3)) averages", answer, right, [
+        (n, "That counts only the samples; the mean over (0, 2, 3) also averages every position of the H x W map."),
+        (hh * w, "That is one sample's feature map, H*W values: the batch axis 0 is averaged over too."),
+        (c * hh * w, "That is C*H*W, all of one sample's values (layer norm's count); axis 1 is not averaged, so "
+                     "each output belongs to one channel."),
+        (n * c * hh * w, "That is every element of x (axis=None); axis 1 is not averaged, so each output belongs to "
+                         "one channel."),
+        (c, "That is how many outputs there are, one per channel, not how many values each one averages."),
+    ])

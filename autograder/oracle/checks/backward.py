@@ -9,6 +9,7 @@ from .. import reference as ref
 from . import helpers as h
 from . import register, rng
 from .forward import EPS, affine_hints, features, images, normalize_hints, unpack_forward
+from .questions import choice
 
 
 def _readonly_cache(cache):
@@ -188,3 +189,23 @@ def spatial_bwd_params(forward, backward):
         ]
         h.check_array(f"dgamma for x of shape {x.shape}", dgamma, want_dgamma, tol=1e-6, hints=hints)
         h.check_array(f"dbeta for x of shape {x.shape}", dbeta, want_dbeta, tol=1e-6, hints=hints)
+
+
+@register("q_dx_sum")
+def q_dx_sum(answer):
+    r = rng(321)
+    x, dout = 5 * r.standard_normal((6, 4)) + 12, r.standard_normal((6, 4))
+    gamma, beta = r.uniform(0.5, 2, 4), r.standard_normal(4)
+    dx, _, dbeta = ref.batchnorm_backward(dout, ref.batchnorm_forward(x, gamma, beta)[1])
+    options = {"a": dbeta, "b": np.zeros(4), "c": gamma * dbeta / np.sqrt(x.var(axis=0) + EPS)}
+    right = next((k for k, v in options.items() if np.allclose(dx.sum(axis=0), v, rtol=0, atol=1e-12)), "d")
+    choice("Question 1 (what dx sums to over the batch)", answer, right, "abcd", {
+        "a": "dbeta, the sum of dout, is the gradient of beta, a shift added after the normalisation. A shift of x "
+             "comes before it: ask what adding one number to every row of a column of x does to its mean, and so "
+             "to out.",
+        "c": "That is what dx sums to when the mean and variance are constants, as the running statistics are in "
+             "eval mode (dx = dout * gamma / sqrt(var + eps)). In training mode they are computed from x: the "
+             "branches through the mean and the variance are part of dx too.",
+        "d": "Each element of dx depends on dout and x, but their sum over the batch need not: ask what adding one "
+             "number to every row of a column of x does to out.",
+    })

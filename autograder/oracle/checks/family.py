@@ -10,6 +10,7 @@ from . import helpers as h
 from . import register, rng
 from .backward import unpack_backward
 from .forward import EPS, features, images, unpack_forward
+from .questions import choice
 
 
 def _ln_cases(seed):
@@ -145,3 +146,23 @@ def gn_backward(forward, backward):
                       dout.sum(axis=(0, 2, 3), keepdims=True))]
         h.check_array(f"dgamma {what}", dgamma, want_dgamma, tol=1e-6, hints=per_group)
         h.check_array(f"dbeta {what}", dbeta, want_dbeta, tol=1e-6, hints=per_group)
+
+
+# --- concept questions ---------------------------------------------------------------
+
+@register("q_instance_1x1")
+def q_instance_1x1(answer):
+    r = rng(621)
+    x = 5 * r.standard_normal((3, 4, 1, 1)) + 2                      # 1 x 1 images
+    gamma, beta = r.uniform(0.5, 2, 4), r.uniform(-1, 1, 4)
+    # the fact the question asks about, measured: instance norm (G = C) outputs beta whatever x is
+    assert np.allclose(ref.groupnorm_forward(x, gamma, beta, 4), beta.reshape(1, 4, 1, 1)), \
+        "the reference contradicts the question"
+    choice("the question on instance norm of 1 x 1 images", answer, "d", "abcd", {
+        "a": "Instance norm's statistics are per sample and channel: they never average over the batch, whatever "
+             "H and W are.",
+        "b": "-1 and +1 come from statistics of two values each (batch norm with a batch of two, section 4). Here "
+             "each statistic averages a single value: compare that value with its own mean.",
+        "c": "eps is inside the square root: a variance of 0 gives a standard deviation of sqrt(eps), not a "
+             "division by zero.",
+    })

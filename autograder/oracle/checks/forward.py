@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import reference as ref
 from . import helpers as h
-from . import register, rng
+from . import questions, register, rng
 
 EPS = 1e-5
 
@@ -186,3 +186,29 @@ def spatial_fwd_no_mutation(fn):
     x, gamma, beta = h.readonly(images(r, (3, 2, 4, 5)), r.uniform(0.5, 2, 2), r.standard_normal(2))
     with h.naming_broadcast_errors(x.shape):
         unpack_forward(h.call(fn, x, gamma, beta), "spatial_batchnorm_forward")
+
+
+# --- concept questions ---------------------------------------------------------
+
+@register("q_xhat_variance_at_eps")
+def q_xhat_variance_at_eps(answer):
+    column = (np.array([-1.0, 1.0]) * np.sqrt(EPS) + 3.0)[:, None]   # one feature, batch variance eps
+    xhat, _ = ref.batchnorm_forward(column, np.ones(1), np.zeros(1), eps=EPS)
+    questions.number("The variance of xhat for a feature whose batch variance equals eps", answer, xhat.var(), [
+        (1.0, "xhat's variance is var / (var + eps), not always 1: it is close to 1 only where var >> eps."),
+        (2 ** -0.5, "That is the standard deviation of xhat; the question asks for its variance."),
+        (2.0, "That is (var + eps) / var, the formula upside down: xhat's variance is var / (var + eps)."),
+        (EPS, "That is the input's variance; dividing by sqrt(var + eps) rescales it."),
+        (0.0, "eps does not drown a variance of its own size: var and eps weigh the same in var + eps."),
+    ])
+
+
+@register("q_undo_normalization")
+def q_undo_normalization(answer):
+    questions.choice("Which gamma and beta make out equal x", answer, "b", "abcd", {
+        "a": "gamma = 1, beta = 0 leave xhat as it is: standardised (mean 0, variance near 1), not the input.",
+        "c": "Those divide by the standard deviation again and subtract the mean again: they normalise xhat a "
+             "second time. Undoing a division takes a multiplication, and undoing a subtraction an addition.",
+        "d": "The normalisation divided by sqrt(var + eps), not by sqrt(var): sqrt(var) undoes it only where "
+             "var >> eps, and a feature whose variance is near eps comes back wrong.",
+    })

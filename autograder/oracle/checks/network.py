@@ -12,6 +12,7 @@ from .. import reference as ref
 from . import helpers as h
 from . import register, rng
 from .forward import EPS, features
+from .questions import choice
 
 TRAIN = dict(lr=0.5, epochs=30, batch_size=50)
 DIMS = [2, 64, 64, 3]
@@ -124,3 +125,34 @@ def net_trains(forward, backward):
             f"after {TRAIN['epochs']} epochs of SGD (lr {TRAIN['lr']}) on the spirals the loss is {loss:.3f}; a "
             f"working network gets below {LOSS_THRESHOLD} (chance is ln 3 = 1.10). Check the update direction "
             "of the gradients and the backward pass through every block")
+
+
+# --- concept questions ---------------------------------------------------------------
+
+@register("q_preprocessing")
+def q_preprocessing(answer):
+    choice("the question on preprocessing", answer, "c", "abcd", {
+        "a": "Both of those standardise each feature over examples (the training set, or a mini-batch): that is "
+             "batch norm twice. Layer norm's statistics never involve another example.",
+        "b": "The two are swapped: compare the axis each one averages over with section 1's table.",
+        "d": "Layer norm subtracts each example's mean before it divides: scaling a row to unit length does not "
+             "centre it, and divides by the row's norm, not by its standard deviation about its mean.",
+    })
+
+
+@register("q_bias_before_bn")
+def q_bias_before_bn(answer):
+    net = h.init_network(list(DIMS), ref.BatchNorm, None, 521)
+    x, y = h.make_spirals(20, 3, seed=521)
+    scores, caches = ref.network_forward(net, x)
+    grads = ref.network_backward(net, h.softmax_loss(scores, y)[1], caches)
+    # the fact the question asks about, measured: the bias of every layer that feeds batch norm gets 0
+    assert all(np.abs(db).max() < 1e-12 for db in grads["b"][:-1]), "the reference contradicts the question"
+    choice("the question on the bias before batch norm", answer, "b", "abcd", {
+        "a": "The gradient arriving at z is batch norm's dx, and its sum over the batch is not arbitrary: follow a "
+             "constant added to one feature of every example through that feature's batch mean.",
+        "c": "beta is added after the normalisation: it cannot change what the normalisation does to a constant "
+             "added before it, at initialisation or later.",
+        "d": "eps enters only through the variance, and adding the same constant to a feature of every example "
+             "leaves that feature's variance unchanged.",
+    })

@@ -5,6 +5,7 @@ from .. import reference as ref
 from . import helpers as h
 from . import register, rng
 from .forward import EPS, features, images
+from .questions import choice, number
 
 
 def _pair(result, name):
@@ -642,3 +643,52 @@ def fix2d_eval(cls):
         for name, value in [("running_mean", rm), ("running_var", rv)]:
             if not np.array_equal(np.asarray(getattr(layer, name)).reshape(-1), value):
                 raise AssertionError(f"{name} changed in eval mode: eval must never update the running statistics")
+
+
+@register("q_running_var")
+def q_running_var(answer):
+    values = np.array([2.0, 4.0, 6.0, 8.0, 10.0])
+    biased = values.var()
+    layer = ref.BatchNorm(1)
+    layer.forward(values.reshape(5, 1))
+    unbiased = biased * 5 / 4
+    number("Question 1 (the running variance after one batch)", answer, layer.running_var[0], misconceptions=[
+        (_blend(1.0, biased, 0.1), "That blends in the biased batch variance (divided by m = 5); the running "
+                                   "variance takes the unbiased one, times m / (m - 1)."),
+        (_blend(1.0, unbiased, 0.9), "That weights the new batch by 0.9 and the old value by 0.1: the Keras / "
+                                     "CS231n direction. PyTorch's momentum 0.1 is the weight of the new batch."),
+        (_blend(1.0, biased, 0.9), "That weights the new batch by 0.9 (the Keras / CS231n direction; PyTorch's "
+                                   "momentum 0.1 is the new batch's weight), and blends in the biased batch "
+                                   "variance instead of the unbiased one."),
+        (_blend(0.0, unbiased, 0.1), "That starts running_var at 0; PyTorch starts it at 1."),
+        (unbiased, "That is the batch's unbiased variance alone: the running variance keeps 1 - momentum of its "
+                   "old value."),
+        (biased, "That is the batch's biased variance alone: the running variance keeps 1 - momentum of its old "
+                 "value, and takes the unbiased batch variance."),
+        (_blend(0.0, values.mean(), 0.1), "That is the running mean after the batch, not the running variance."),
+    ])
+
+
+@register("q_eval_buffers")
+def q_eval_buffers(answer):
+    r = rng(441)
+    x = 2 * r.standard_normal((8, 3)) + np.array([5.0, -3.0, 10.0])
+    layer = ref.BatchNorm(3)
+    buffers = lambda: np.concatenate([layer.running_mean, layer.running_var])  # noqa: E731
+    initial = buffers()
+    out_eval = layer.eval().forward(x)
+    after_eval = buffers()
+    layer.train().forward(x)
+    changed = (not np.array_equal(after_eval, initial), not np.array_equal(buffers(), after_eval))  # eval, train
+    if changed == (False, True):
+        right = "b" if np.allclose(out_eval, x / np.sqrt(1 + EPS)) else "d"
+    else:
+        right = {(True, True): "a", (False, False): "c"}[changed]
+    choice("Question 2 (which call changes the buffers)", answer, right, "abcd", {
+        "a": "An eval-mode forward must not feed the running average: each prediction would then change the "
+             "statistics the next one uses, and depend on what was predicted before.",
+        "c": "The buffers are not learned: no gradient reaches them, and backward computes only dx, dgamma and "
+             "dbeta. A training-mode forward blends the batch statistics into them (section 2's formulas).",
+        "d": "Eval mode normalises with the running statistics, not with the batch's: each feature goes through the "
+             "fixed map of section 3, whatever the batch is.",
+    })
