@@ -1,7 +1,7 @@
 """A corpus of cheats: what a dishonest student puts into the answer cells of the batch-norm notebooks.
 
-Each ``Cheat`` is Python source that ``apply`` puts at the top of the first answer cell
-(nbgrader metadata ``solution: true``) of one notebook, so that it runs before any test
+Each ``Cheat`` is Python source that ``apply`` puts at the top of the first answer cell that defines code
+(nbgrader metadata ``solution: true``, not a concept question's) of one notebook, so that it runs before any test
 cell of that notebook. A few ``lying`` cheats must replace the function defined in that
 answer cell: their source has a line ``AFTER``; what comes after that line is appended at
 the END of the cell (after the honest code), what comes before it goes at the top.
@@ -51,7 +51,9 @@ class Cheat:
 
 
 def _is_answer(cell):
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+    """An answer cell that defines code: a concept question's answer cell (``ex_q_*``) holds only a value."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("solution")) and not str(meta.get("grade_id", "")).startswith("ex_q_")
 
 
 def apply(cheat, notebooks):
