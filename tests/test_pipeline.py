@@ -135,6 +135,13 @@ def test_broken_submission_gets_a_message_and_a_fair_score(class_results, packed
         {nb: 0 if nb in zeros else kept.get(nb, pts) for nb, pts in FULL.items() if nb not in mistake}, cases
 
 
+@pytest.mark.parametrize("case, notebook", [("invalid-json", "02_forward"), ("not-a-notebook", "01_axis_means_keepdims")])
+def test_an_unreadable_notebook_is_reported_once_not_as_missing_too(class_results, packed, case, notebook):
+    student, _ = student_with(packed, case)
+    assert said(class_results[student], f"{notebook}.ipynb is not valid notebook JSON")
+    assert not said(class_results[student], f"{notebook}.ipynb is missing"), class_results[student].messages
+
+
 def test_a_kernel_stuck_in_a_hidden_check_costs_that_cell_and_those_after_not_those_before(course, tmp_path):
     """A hidden check that never returns, in a kernel deaf to SIGINT and SIGTERM: the cell runs past its time limit,
     the kernel never goes idle again, and the notebook is still graded (nbclient's wait for the cell's last output

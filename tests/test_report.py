@@ -43,3 +43,23 @@ def test_a_hidden_block_a_students_code_prints_is_redacted_from_feedback_as_text
         output = {"output_type": "stream", "name": "stdout", "text": f"my cell was: {shown} (the end)\n"}
         text = _redact(output)["text"]
         assert "check(" not in text and "HIDDEN TESTS" not in text and "(hidden tests)" in text, text
+
+
+def test_the_report_lists_only_failed_tests_counts_only_submitted_notebooks_and_shows_points_as_the_text_does(tmp_path):
+    from autograder.grading.gradebook import Result
+    points = {"01_axis_means_keepdims": {"a": 2.0, "b": 1.0}, "02_forward": {"c": 4.0}}
+    full = {"01_axis_means_keepdims": {"a": (2.0, 2.0), "b": (1.0, 1.0)}, "02_forward": {"c": (4.0, 4.0)}}
+    missing = {"01_axis_means_keepdims": {"a": (2.0, 2.0), "b": (1.0, 1.0)}, "02_forward": {"c": (0.0, 4.0)}}
+    results = [Result("ann", scores=full, graded=frozenset(points)),
+               Result("bob", scores=missing, messages=[("error", "02_forward.ipynb is missing; scored 0")],
+                      graded=frozenset({"01_axis_means_keepdims"}))]
+    write_outputs(tmp_path, results, points)
+    text, html = (tmp_path / "report.txt").read_text(), (tmp_path / "report.html").read_text()
+    failed = text.split("tests the class failed most")[1].split("needs an instructor's look")[0]
+    assert "every submission that had a notebook passed all its tests" in failed and "1/1" not in failed, failed
+    assert "bob (3/7)" in text and "(3/7)" in html and "3.0" not in html and "7.0" not in html
+
+    results[0].scores = {**full, "02_forward": {"c": (1.0, 4.0)}}
+    write_outputs(tmp_path, results, points)
+    failed = (tmp_path / "report.txt").read_text().split("tests the class failed most")[1].split("needs an")[0]
+    assert "  0/1   c  (02_forward)" in failed and " a " not in failed, failed

@@ -53,6 +53,7 @@ class Result:
     feedback: str = None                          # folder of the student's feedback pages, or None
     shard: str = "1/1"                            # which shard graded the student ("K/N")
     sandboxed: bool = True                        # False: graded with --no-sandbox
+    graded: frozenset = None                      # notebooks nbgrader graded (None: not known, every notebook)
 
     @property
     def total(self):
@@ -296,7 +297,8 @@ def load(db_url, students=None):
     for row in rows:
         mine = got.get(row.student, {})
         result = Result(row.student, messages=[tuple(m) for m in json.loads(row.messages)],
-                        lms=json.loads(row.lms), feedback=row.feedback, shard=row.shard, sandboxed=row.sandboxed)
+                        lms=json.loads(row.lms), feedback=row.feedback, shard=row.shard, sandboxed=row.sandboxed,
+                        graded=frozenset(mine))
         for notebook, cells in maxima.items():
             cell_scores = mine.get(notebook, {})
             result.scores[notebook] = {g: (float(cell_scores.get(g, (0,))[0] or 0), m) for g, m in cells.items()}

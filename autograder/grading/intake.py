@@ -292,7 +292,7 @@ def _unique_cell_ids(nb):
 def prepare(student, source_notebooks):
     """Fill ``student.notebooks`` (expected name -> notebook) from ``student.files``; report what was done."""
     expected = dict(source_notebooks)
-    found = {}
+    found, unreadable = {}, set()
     for path in sorted(student.files):
         name = PurePosixPath(path).name
         if name.startswith(".") or ".ipynb_checkpoints" in path:
@@ -302,9 +302,10 @@ def prepare(student, source_notebooks):
                 student.note("info", f"{path} is not a notebook; ignored")
             continue
         nb = _read(path, student.files[path], student)
-        if nb is None:
-            continue
         stem = name[:-len(".ipynb")]
+        if nb is None:
+            unreadable.add(stem)  # reported: not "missing" as well
+            continue
         ids = _grade_ids(nb)
         if stem in expected and stem not in found and ids:
             found[stem] = nb
@@ -325,7 +326,7 @@ def prepare(student, source_notebooks):
     for name, src in expected.items():
         nb = found.get(name)
         if nb is None:
-            if name not in found:
+            if name not in found and name not in unreadable:
                 student.note("error", f"{name}.ipynb is missing; scored 0")
             continue
         _repair_grade_cells(f"{name}.ipynb", nb, src, student)

@@ -21,12 +21,14 @@ def spreadsheet_cell(text):
 
 
 def pass_rates(results, points):
-    """[(notebook, grade_id, passed, total)], lowest pass rate first."""
+    """[(notebook, grade_id, passed, total)], lowest pass rate first; ``total`` counts the submissions that had the
+    notebook graded (one that was missing or unreadable is a message of its own, not a failed test)."""
     rows = []
     for notebook, cells in points.items():
+        takers = [r for r in results if r.graded is None or notebook in r.graded]
         for gid, max_points in cells.items():
-            passed = sum(1 for r in results if r.scores[notebook][gid][0] >= max_points)
-            rows.append((notebook, gid, passed, len(results)))
+            passed = sum(1 for r in takers if r.scores[notebook][gid][0] >= max_points)
+            rows.append((notebook, gid, passed, len(takers)))
     return sorted(rows, key=lambda row: (row[2] / max(row[3], 1), row[0], row[1]))
 
 
@@ -91,9 +93,12 @@ def text_report(results, points, warning=None, shards=None):
         bins[min(9, int(10 * r.total / out_of))] += 1
     for i, count in enumerate(bins):
         lines.append(f"  {10 * i:3d}-{10 * i + 9 if i < 9 else 100:3d}%  {'#' * count} {count}")
-    lines += ["", "tests the class failed most (pass rate):"]
-    for notebook, gid, passed, total in pass_rates(results, points)[:12]:
+    lines += ["", "tests the class failed most (passed / submissions with the notebook):"]
+    failed = [row for row in pass_rates(results, points) if row[2] < row[3]]
+    for notebook, gid, passed, total in failed[:12]:
         lines.append(f"  {passed:3d}/{total:<3d} {gid}  ({notebook})")
+    if not failed:
+        lines.append("  none: every submission that had a notebook passed all its tests")
     look = [r for r in results if r.needs_look]
     lines += ["", f"needs an instructor's look ({len(look)}):"]
     for r in look:
@@ -150,11 +155,11 @@ td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.look{background:#ff
 <h1>Class report</h1>
 {% if status %}<h2>Shards</h2><ul>{% for problem, line in status %}
 <li{% if problem %} style="color:#b00;font-weight:bold"{% endif %}>{{ line }}</li>{% endfor %}</ul>{% endif %}
-<p>{{ s.count }} submissions: mean {{ "%.1f"|format(s.mean) }}, median {{ s.median }}, min {{ s.min }},
-max {{ s.max }} (out of {{ s.out_of }}).</p>
+<p>{{ s.count }} submissions: mean {{ "%.1f"|format(s.mean) }}, median {{ num(s.median) }}, min {{ num(s.min) }},
+max {{ num(s.max) }} (out of {{ num(s.out_of) }}).</p>
 <img alt="score distribution" src="data:image/png;base64,{{ hist }}">
 <h2>Needs an instructor's look ({{ look|length }})</h2>
-<ul>{% for r in look %}<li><b>{{ r.student }}</b> ({{ r.total }}/{{ r.max_total }})<ul>
+<ul>{% for r in look %}<li><b>{{ r.student }}</b> ({{ num(r.total) }}/{{ num(r.max_total) }})<ul>
 {% for level, text in r.messages if level == "error" %}<li>{{ plain(text) }}</li>{% endfor %}</ul></li>{% endfor %}</ul>
 <h2>Pass rate per test</h2>
 <img alt="pass rates" src="data:image/png;base64,{{ rates }}">
@@ -162,8 +167,8 @@ max {{ s.max }} (out of {{ s.out_of }}).</p>
 <table><tr><th>student</th>{% for n in notebooks %}<th>{{ n.split("_")[0] }}</th>{% endfor %}<th>score</th>
 <th>feedback</th></tr>
 {% for r in results %}<tr{% if r.needs_look %} class="look"{% endif %}><td>{{ r.student }}</td>
-{% for n in notebooks %}<td>{{ r.scores[n].values()|map("first")|sum }}</td>{% endfor %}
-<td>{{ r.total }}/{{ r.max_total }}</td>
+{% for n in notebooks %}<td>{{ num(r.scores[n].values()|map("first")|sum) }}</td>{% endfor %}
+<td>{{ num(r.total) }}/{{ num(r.max_total) }}</td>
 <td>{% if r.feedback %}<a href="file://{{ r.feedback }}">{{ r.feedback }}</a>{% else %}none{% endif %}</td></tr>
 {% endfor %}</table>
 </body></html>
@@ -173,5 +178,5 @@ max {{ s.max }} (out of {{ s.out_of }}).</p>
 def html_report(results, points, warning=None, shards=None):
     hist, rates = _figures(results, points)
     return TEMPLATE.render(warning=warning, status=shard_status(results, shards), s=summary(results), hist=hist,
-                           rates=rates, results=results, plain=plain,
+                           rates=rates, results=results, plain=plain, num=lambda v: f"{v:g}",
                            look=[r for r in results if r.needs_look], notebooks=list(points))

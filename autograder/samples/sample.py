@@ -84,10 +84,14 @@ def deleted_test_cell(s):
 
 
 def duplicated_cells(s):
+    """An answer cell and a test cell copied and pasted, as JupyterLab does it: the copies keep their nbgrader metadata
+    (grade ids included) and get new cell ids."""
     nbs = copy.deepcopy(s.solved)
     for test in (is_answer, _is_test):
         cell = _first(nbs[L2], test)
-        nbs[L2].cells.insert(nbs[L2].cells.index(cell) + 1, copy.deepcopy(cell))
+        pasted = copy.deepcopy(cell)
+        pasted.id = f"{cell.id[:4]}dup{len(nbs[L2].cells):x}"[:8]
+        nbs[L2].cells.insert(nbs[L2].cells.index(cell) + 1, pasted)
     return files_of(nbs)
 
 
