@@ -142,48 +142,42 @@ def kernel_exit_late(s):
     return files_of(_append_to_channel_stats(s.solved, "def channel_stats(x):\n    import os\n    os._exit(1)"))
 
 
-def kernel_exit_in_hidden_check(s):
-    """Lesson 1's `channel_stats` kills the kernel only when a hidden check calls it (its visible tests pass)."""
-    return files_of(_append_to_channel_stats(s.solved, '''
+def _in_hidden_check(action):
+    """Source that wraps lesson 1's `channel_stats` so that it runs ``action`` (indented lines) when a hidden check
+    calls it, and works honestly otherwise (its visible tests pass)."""
+    return '''
 _channel_stats = channel_stats
 
 
 def channel_stats(x):
-    import os
     import sys
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_filename.endswith("client.py"):  # the hidden check's end in the kernel
-            os._exit(1)
+''' + action + '''
         frame = frame.f_back
     return _channel_stats(x)
-'''))
+'''
+
+
+def kernel_exit_in_hidden_check(s):
+    """Lesson 1's `channel_stats` kills the kernel only when a hidden check calls it."""
+    return files_of(_append_to_channel_stats(s.solved, _in_hidden_check("            import os\n            os._exit(1)")))
 
 
 def kernel_stuck_in_hidden_check(s):
     """Lesson 1's `channel_stats`, called by a hidden check, sleeps for ever with SIGINT and SIGTERM ignored: the kernel
-    never comes back from that cell (its visible tests pass)."""
-    return files_of(_append_to_channel_stats(s.solved, '''
-_channel_stats = channel_stats
-
-
-def channel_stats(x):
-    import signal
-    import sys
-    import time
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_filename.endswith("client.py"):  # the hidden check's end in the kernel
+    never comes back from that cell."""
+    return files_of(_append_to_channel_stats(s.solved, _in_hidden_check('''\
+            import signal
+            import time
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             while True:
                 try:
                     time.sleep(100)
                 except BaseException:
-                    pass
-        frame = frame.f_back
-    return _channel_stats(x)
-'''))
+                    pass''')))
 
 
 def calls_sys_exit(s):
