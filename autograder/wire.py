@@ -215,7 +215,7 @@ class Peer:
     Subclasses say how their objects are referred to (``other``, ``resolve``) and
     how a request is served (``serve``, returning the reply message). The end with
     ``WATCHES`` (the kernel's) receives read-only arrays as watched inputs, and every
-    reply it sends reports their digests (see the module's docstring).
+    reply it sends carries them back as they are (see the module's docstring).
     """
     REQUESTS = ("call", "getattr", "setattr")
     WATCHES = False
@@ -235,7 +235,7 @@ class Peer:
         raise NotImplementedError
 
     def frame(self, message):
-        """``message`` as one frame; the digests of its read-only arrays join ``sent`` once it is made."""
+        """``message`` as one frame; its read-only arrays join ``sent`` once it is made."""
         watched = []
         data = dumps(message, self.other, watched)
         self.sent += watched
