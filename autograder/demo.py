@@ -17,15 +17,18 @@ DEMO_ROOT = ROOT / "build" / "demo"
 
 
 def grade_table(results):
-    """Text table: one row per student, a column per notebook, the total, and what needs a look."""
+    """Text table: one row per student, a column per notebook, the total, the points of written answers awaiting
+    grading by hand, and what needs a look."""
     notebooks = list(results[0].scores) if results else []
-    head = ["student"] + [nb.split("_")[0] for nb in notebooks] + ["score", "needs a look"]
+    head = ["student"] + [nb.split("_")[0] for nb in notebooks] + ["score", "by hand", "needs a look"]
     rows = []
     for r in sorted(results, key=lambda r: r.student):
         cells = [f"{sum(s for s, _ in r.scores[nb].values()):g}/{sum(m for _, m in r.scores[nb].values()):g}"
                  for nb in notebooks]
         errors = [t for level, t in r.messages if level == "error"]
-        rows.append([r.student, *cells, f"{r.total:g}/{r.max_total:g}", f"{len(errors)} issue(s)" if errors else "-"])
+        waiting = sum(m for _, _, m in r.awaiting)
+        rows.append([r.student, *cells, f"{r.total:g}/{r.max_total:g}", f"{waiting:g} pts awaiting" if waiting else "-",
+                     f"{len(errors)} issue(s)" if errors else "-"])
     widths = [max(len(str(row[i])) for row in [head] + rows) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*head), fmt.format(*["-" * w for w in widths])] + [fmt.format(*r) for r in rows])

@@ -213,16 +213,23 @@ def graded(graded_course):
 
 
 def lost(grades_of_notebook):
-    """grade ids that did not get full points"""
-    return {gid for gid, (score, max_score) in grades_of_notebook.items() if score < max_score}
+    """grade ids that did not get full points (a written answer awaiting grading by hand, score None, has lost
+    nothing yet)"""
+    return {gid for gid, (score, max_score) in grades_of_notebook.items() if score is not None and score < max_score}
+
+
+def awaiting(grades_of_notebook):
+    """grade ids of the written answers awaiting grading by hand"""
+    return {gid for gid, (score, _) in grades_of_notebook.items() if score is None}
 
 
 def total(grades_of_student):
-    return sum(score for nb in grades_of_student.values() for score, _ in nb.values())
+    return sum(score or 0 for nb in grades_of_student.values() for score, _ in nb.values())
 
 
 def max_total(grades_of_student):
-    return sum(m for nb in grades_of_student.values() for _, m in nb.values())
+    """the points of every cell graded so far (a written answer awaiting grading by hand is not)"""
+    return sum(m for nb in grades_of_student.values() for score, m in nb.values() if score is not None)
 
 
 # the student helper module, importable by the project's tests as it is by the notebooks

@@ -6,15 +6,33 @@ from autograder.samples import variants as V
 from autograder.grading.course import Course
 from autograder.samples.submissions import solved_assignment
 
-from autograder.grading.notebooks import is_graded
+from autograder.grading.notebooks import is_graded, read_notebooks
 from autograder.grading.verdicts import NOT_RUN_AFTER_LAST
-from conftest import AFTER_LAST_GRADED, correct_groups, lost, max_total, only, student_id, total
+from conftest import AFTER_LAST_GRADED, awaiting, correct_groups, lost, max_total, only, student_id, total
+
+
+def written_answers(notebooks):
+    """{notebook: {grade_id}} of the answer cells graded by hand (markdown cells with points) in ``notebooks``."""
+    return {name: {c.metadata.nbgrader.grade_id for c in nb.cells if c.cell_type == "markdown" and is_graded(c)}
+            for name, nb in notebooks.items()}
 
 
 def test_solution_gets_full_marks(graded):
     for notebook, grades in graded["solution"].items():
         assert lost(grades) == set(), f"{notebook}: the solution loses points on {sorted(lost(grades))}"
     assert total(graded["solution"]) == max_total(graded["solution"]) > 0
+
+
+def test_written_answers_await_grading_and_blank_ones_score_zero(graded, course):
+    """An answered written question is queued for grading by hand (score None, never a silent 0); one left as the
+    release had it is 0 and queued for nothing (nbgrader's checksum of the release's text)."""
+    written = written_answers(read_notebooks(course.source_dir))
+    assert sum(map(len, written.values())) >= 3
+    for notebook, gids in written.items():
+        assert awaiting(graded["solution"][notebook]) == gids
+        assert {g: graded["blank"][notebook][g] for g in gids} == \
+            {g: (0, graded["blank"][notebook][g][1]) for g in gids}
+        assert not awaiting(graded["blank"][notebook])
 
 
 def test_untouched_release_scores_zero(graded):

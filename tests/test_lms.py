@@ -382,3 +382,53 @@ def test_canvas_column_is_never_an_identity_column(tmp_path):
         lms.export_canvas([], source, tmp_path / "out.csv", column="ID")
     with pytest.raises(lms.LmsFileError, match="read only"):
         lms.export_canvas([], source, tmp_path / "out.csv", column="Current Score")
+
+
+# --- written answers awaiting grading by hand ----------------------------------------------
+
+def test_a_total_with_written_answers_awaiting_grading_is_never_a_silent_zero(tmp_path):
+    from autograder.grading.gradebook import AWAITING, BLANK, GRADED
+    from autograder.grading.pipeline import write_outputs
+
+    points = {"01_axis_means_keepdims": {"a": 60.0}, "02_forward": {"b": 56.0, "written_x": 2.0, "written_y": 2.0}}
+
+    def graded(student, identity, states):
+        scores = {"01_axis_means_keepdims": {"a": (60.0, 60.0)},
+                  "02_forward": {"b": (56.0, 56.0), "written_x": (1.0 if states[0] == GRADED else 0.0, 2.0),
+                                 "written_y": (0.0, 2.0)}}
+        return Result(student, scores=scores, lms=identity, graded=frozenset(points),
+                      by_hand={("02_forward", "written_x"): states[0], ("02_forward", "written_y"): states[1]})
+
+    ada = graded("ada-lovelace-4242", moodle("4242", "Ada Lovelace"), (AWAITING, AWAITING))
+    grace = graded("grace-hopper-4343", moodle("4343", "Grace Hopper"), (GRADED, BLANK))
+    john = graded("smithjohn-12345", canvas("12345", "smithjohn"), (AWAITING, BLANK))
+    assert [r.complete for r in (ada, grace, john)] == [False, True, False]
+    assert john.awaiting == [("02_forward", "written_x", 2.0)]
+
+    write_outputs(tmp_path / "out", [ada, grace, john], points)
+    with open(tmp_path / "out" / "grades.csv", newline="") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    assert rows["ada-lovelace-4242"]["awaiting_grading"] == "2 written answer(s), 4 points: written_x, written_y"
+    assert rows["grace-hopper-4343"]["awaiting_grading"] == "" and rows["grace-hopper-4343"]["score"] == "117"
+    text = (tmp_path / "out" / "report.txt").read_text()
+    assert "2 submission(s) have answers awaiting grading" in text
+    assert "written_x (02_forward, 2 points): 2 awaiting grading, 1 graded, 0 left blank (0 points)" in text
+    assert "written_y (02_forward, 2 points): 1 awaiting grading, 0 graded, 2 left blank (0 points)" in text
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "awaiting grading by hand" in html and "4 points: written_x, written_y" in html
+
+    report = lms.export_moodle([ada, grace], moodle_worksheet(tmp_path / "worksheet.csv", "120.00"),
+                               tmp_path / "moodle.csv")
+    comments = {row[1]: row[MOODLE_HEADER.index("Feedback comments")] for row in read_csv(tmp_path / "moodle.csv")[1:]}
+    assert "Not complete: 2 written answer(s), 4 points: written_x, written_y await grading by hand" in \
+        comments["Ada Lovelace"]
+    assert "Not complete" not in comments["Grace Hopper"]
+    assert report.incomplete == [("Ada Lovelace", "2 written answer(s), 4 points: written_x, written_y")]
+    assert "NOT COMPLETE: 1 total(s)" in report.text()
+
+    source = canvas_gradebook(tmp_path / "g.csv", CANVAS_HEADER[:5] + ["Batch Norm (1)"],
+                              [["    Points Possible", "", "", "", "", "120"], ["Smith, John", "12345", "", "", "", ""]])
+    report = lms.export_canvas([john], source, tmp_path / "canvas.csv")
+    assert report.filled == [("Smith, John", "116")]
+    assert report.incomplete == [("Smith, John", "1 written answer(s), 2 points: written_x")]
+    assert "NOT COMPLETE" in report.text() and "Smith, John: 1 written answer(s)" in report.text()

@@ -19,6 +19,7 @@ from conftest import SETTINGS, SHARED_CLASS_FILES
 from autograder.grading import gradebook, sandbox, scratch
 from autograder.grading.pipeline import Settings, grade_class, sqlite_url
 
+# a solved notebook's points from the grader: every auto-graded cell; its written answers await grading by hand
 FULL = {"01_axis_means_keepdims": 17, "02_forward": 22, "03_backward": 26, "04_running_statistics": 37,
         "05_batchnorm_in_a_network": 17, "06_normalization_family": 11}
 SOLVED, BLANK, REWRITE, MISTAKE = "solution", "blank", "correct-0", "mistake"  # students of the shared class
@@ -197,6 +198,10 @@ def test_edited_test_cell_is_reported_and_graded_with_the_original(class_results
 def test_the_rest_of_the_class_is_graded_normally(class_results):
     assert class_results[SOLVED].total == sum(FULL.values()) and not class_results[SOLVED].messages
     assert class_results[BLANK].total == 0
+    # answered written questions await grading by hand (the total is not complete); blank ones are 0, not queued
+    assert not class_results[SOLVED].complete and class_results[BLANK].complete
+    assert {gid for _, gid, _ in class_results[SOLVED].awaiting} == \
+        {gid for (_, gid), state in class_results[BLANK].by_hand.items() if state == gradebook.BLANK}
     assert class_results[REWRITE].total == sum(FULL.values())
 
 
@@ -367,6 +372,21 @@ def test_feedback_shows_failures_but_not_hidden_tests(class_results):
             assert secret not in text, f"{page.relative_to(feedback)} shows {secret!r}"
     mistake = feedback / MISTAKE / "batchnorm" / f"{V.by_name(V.DEMO_MISTAKE).notebook}.html"
     assert "Likely mistake" in mistake.read_text()
+
+
+def test_feedback_says_which_written_answers_await_grading_by_hand(class_results):
+    """The solved work's answers await grading: each page says so above the answer; a blank answer's does not."""
+    from autograder.grading.feedback import AWAITING_NOTE
+
+    feedback = class_results["_out"] / "course" / "build" / "feedback"
+    note = AWAITING_NOTE.split("**")[1]
+    waiting = {nb for nb, _, _ in class_results[SOLVED].awaiting}
+    assert waiting
+    for notebook in FULL:
+        solved = (feedback / SOLVED / "batchnorm" / f"{notebook}.html").read_text()
+        blank = (feedback / BLANK / "batchnorm" / f"{notebook}.html").read_text()
+        assert solved.count(note) == sum(1 for nb, _, _ in class_results[SOLVED].awaiting if nb == notebook)
+        assert note not in blank
 
 
 def test_feedback_pages_parse_as_nbconverts_own_html_exporter_makes_them(graded_class, packed, tmp_path):

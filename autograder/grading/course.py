@@ -121,11 +121,11 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandb
     them; the first says so in its output). False runs every cell, as plain nbgrader does.
     """
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
                                         LimitOutput, SaveAutoGrades)
 
     from . import sandbox as sandboxes
-    from .feedback import FeedbackExporter, HideHiddenTests
+    from .feedback import FeedbackExporter, GetGradesNamingAwaiting, HideHiddenTests
     from .verdicts import ApplyVerdicts, VerdictExecute
 
     alembic_head_in_process()
@@ -151,7 +151,7 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandb
     c.Execute.timeout = cell_timeout
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.OverwriteCells.add_missing_cells = True  # a deleted test cell is restored and graded
-    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.preprocessors = [GetGradesNamingAwaiting, HideHiddenTests, CSSHTMLHeaderPreprocessor]
     c.GenerateFeedback.exporter_class = FeedbackExporter
     if verdicts:
         # hidden checks answered by a verdict server in this process; test cells need a recorded pass

@@ -5,7 +5,7 @@ import re
 from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
 
 from .notebooks import HIDDEN
 
@@ -16,6 +16,25 @@ NO_ALT = "No description has been provided for this image"
 _ATTRIBUTE = r"""([^\s"'>/=]+)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]*))?"""
 _MARKUP = re.compile(rf"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<([a-zA-Z][^\s/>]*)((?:\s*/?\s*{_ATTRIBUTE})*)",
                      re.DOTALL | re.IGNORECASE)
+
+
+# put above a written answer that no one has graded yet, on the student's page
+AWAITING_NOTE = ("> **Awaiting grading by hand.** Your instructor has not graded this answer yet: its score below, and "
+                 "this notebook's total, count it as 0 until then.\n\n")
+
+
+class GetGradesNamingAwaiting(GetGrades):
+    """nbgrader's ``GetGrades``; a written answer awaiting grading by hand says so above it, not only "0"."""
+
+    def _get_score(self, cell, resources):
+        from .gradebook import AWAITING, hand_state
+
+        super()._get_score(cell, resources)
+        if cell.cell_type == "markdown":
+            grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
+                                              self.assignment_id, self.student_id)
+            if hand_state(grade) == AWAITING:
+                cell.source = AWAITING_NOTE + cell.source
 
 
 class HideHiddenTests(NbGraderPreprocessor):

@@ -43,6 +43,19 @@ SHARDS = sa.Table(
 )
 
 
+# the state of a written answer (a markdown cell graded by hand), as nbgrader's grade row says it
+AWAITING = "awaiting grading"  # answered, and neither an automatic nor a manual score yet
+BLANK = "left blank"            # the release's text unchanged: nbgrader scores it 0 and queues nothing
+GRADED = "graded by hand"       # a manual score given (the formgrader, or nbgrader's API)
+
+
+def hand_state(grade):
+    """AWAITING, BLANK or GRADED for an nbgrader ``Grade`` of a written answer."""
+    if grade.manual_score is not None:
+        return GRADED
+    return AWAITING if grade.auto_score is None else BLANK
+
+
 @dataclass
 class Result:
     """One student's outcome."""
@@ -54,6 +67,7 @@ class Result:
     shard: str = "1/1"                            # which shard graded the student ("K/N")
     sandboxed: bool = True                        # False: graded with --no-sandbox
     graded: frozenset = None                      # notebooks nbgrader graded (None: not known, every notebook)
+    by_hand: dict = field(default_factory=dict)   # (notebook, grade_id) -> AWAITING, BLANK or GRADED: written answers
 
     @property
     def total(self):
@@ -62,6 +76,17 @@ class Result:
     @property
     def max_total(self):
         return sum(m for nb in self.scores.values() for _, m in nb.values())
+
+    @property
+    def awaiting(self):
+        """[(notebook, grade_id, max points)] of the written answers no one has graded yet: their 0 is not a score."""
+        return [(nb, gid, self.scores[nb][gid][1]) for (nb, gid), state in sorted(self.by_hand.items())
+                if state == AWAITING]
+
+    @property
+    def complete(self):
+        """False while a written answer awaits grading by hand: ``total`` is then a part of the grade."""
+        return not self.awaiting
 
     @property
     def needs_look(self):
@@ -270,13 +295,23 @@ def points(db_url):
                 for nb in sorted(assignment.notebooks, key=lambda nb: nb.name)}
 
 
-def scores(db_url):
-    """{student: {notebook: {grade_id: (score, max_score)}}} from nbgrader's tables."""
+def scores(db_url, written=None):
+    """{student: {notebook: {grade_id: (score, max_score)}}} from nbgrader's tables. A written answer awaiting
+    grading by hand has the score None.
+
+    written: a dict to fill with {student: {(notebook, grade_id): state}} of the written answers (``hand_state``).
+    """
     out = {}
     with nbgrader_gradebook(db_url) as gb:
         for submission in gb.assignment_submissions(ASSIGNMENT):
-            out[submission.student.id] = {nb.name: {g.name: (g.score, g.max_score) for g in nb.grades}
-                                          for nb in submission.notebooks}
+            mine = out[submission.student.id] = {}
+            for nb in submission.notebooks:
+                mine[nb.name] = {}
+                for g in nb.grades:
+                    state = hand_state(g) if g.cell.cell_type == "markdown" else None
+                    mine[nb.name][g.name] = (None if state == AWAITING else g.score, g.max_score)
+                    if state and written is not None:
+                        written.setdefault(submission.student.id, {})[(nb.name, g.name)] = state
     return out
 
 
@@ -285,9 +320,11 @@ def load(db_url, students=None):
 
     A notebook or cell without a grade scores 0 of its points (a notebook intake could not read, one that
     timed out); so does a student whose row is missing from nbgrader's tables (nothing gradable was submitted).
+    A written answer awaiting grading by hand counts 0 in ``scores`` and is listed in ``Result.awaiting``.
     """
     maxima = points(db_url)
-    got = scores(db_url)
+    written = {}
+    got = scores(db_url, written)
     engine = _engine(db_url)
     with engine.connect() as conn:
         query = RESULTS.select().order_by(RESULTS.c.student)
@@ -298,7 +335,7 @@ def load(db_url, students=None):
         mine = got.get(row.student, {})
         result = Result(row.student, messages=[tuple(m) for m in json.loads(row.messages)],
                         lms=json.loads(row.lms), feedback=row.feedback, shard=row.shard, sandboxed=row.sandboxed,
-                        graded=frozenset(mine))
+                        graded=frozenset(mine), by_hand=written.get(row.student, {}))
         for notebook, cells in maxima.items():
             cell_scores = mine.get(notebook, {})
             result.scores[notebook] = {g: (float(cell_scores.get(g, (0,))[0] or 0), m) for g, m in cells.items()}

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from .report import awaiting_text
+
 CANVAS_POINTS_POSSIBLE = "Points Possible"  # the label of Canvas's second row, after four spaces
 CANVAS_TEST_STUDENT = "Student, Test"       # Canvas's "student view" user: never graded, never reported
 CANVAS_READ_ONLY = "(read only)"
@@ -68,6 +70,7 @@ class Report:
     no_submission: list = field(default_factory=list)  # LMS names: listed by the LMS, nothing graded (scored 0)
     unmatched: list = field(default_factory=list)      # (student id, reason): graded but not exported
     notes: list = field(default_factory=list)          # anything else the instructor should know
+    incomplete: list = field(default_factory=list)     # (LMS name, what awaits grading by hand): partial totals
     out: Path = None                                   # the file or folder written
     done: str = "row(s) filled"                          # what ``filled`` counts, for ``text``
 
@@ -79,6 +82,10 @@ class Report:
         if self.unmatched:
             lines.append(f"NOT EXPORTED: {len(self.unmatched)}")
             lines += [f"  {student}: {reason}" for student, reason in self.unmatched]
+        if self.incomplete:
+            lines.append(f"NOT COMPLETE: {len(self.incomplete)} total(s) leave out written answers that await grading "
+                         "by hand; grade them and export again")
+            lines += [f"  {name}: {what}" for name, what in self.incomplete]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -215,6 +222,8 @@ def export_canvas(results, gradebook_csv, out_csv, column=None):
             used.add(uid)
             row[col] = _number(r.total)
             report.filled.append((name, row[col]))
+            if not r.complete:
+                report.incomplete.append((name, awaiting_text(r)))
         elif row[col].strip().upper() == "EX":
             report.notes.append(f"{name} is excused (EX) and submitted nothing: left excused")
         elif row[col].strip().upper() == "N/A":
@@ -283,6 +292,10 @@ def export_moodle(results, worksheet_csv, out_csv):
             comment = (f"Autograded: {_number(r.total)} / {_number(r.max_total)} points"
                        + (f" ({_number(grade)} / {_number(out_of)} in Moodle)" if out_of != r.max_total else "")
                        + ". See the attached feedback file for each notebook.")
+            if not r.complete:
+                comment += (f" Not complete: {awaiting_text(r)} await grading by hand; this grade leaves them out "
+                            "until they are graded.")
+                report.incomplete.append((name, awaiting_text(r)))
             report.filled.append((name, f"{grade:.2f}"))
         else:
             grade = 0.0

@@ -340,17 +340,18 @@ def write_outputs(out_dir, results, points, sandboxed=True, shards=None):
 
     shards: the gradebook's shard rows (``gradebook.shards``), for a report of a sharded class.
     """
-    from .report import html_report, spreadsheet_cell, text_report
+    from .report import awaiting_text, html_report, spreadsheet_cell, text_report
     notebooks = list(points)
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "grades.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student", *notebooks, "score", "max_score", "needs_look", "lms", "lms_id", "shard", "feedback",
-                    "messages"])
+        # awaiting_grading: the written answers no one has graded yet; score leaves them out until they are
+        w.writerow(["student", *notebooks, "score", "max_score", "awaiting_grading", "needs_look", "lms", "lms_id",
+                    "shard", "feedback", "messages"])
         for r in results:
             w.writerow([spreadsheet_cell(r.student),
                         *(f"{sum(s for s, _ in r.scores[n].values()):g}" for n in notebooks),
-                        f"{r.total:g}", f"{r.max_total:g}", "yes" if r.needs_look else "no",
+                        f"{r.total:g}", f"{r.max_total:g}", awaiting_text(r), "yes" if r.needs_look else "no",
                         *map(spreadsheet_cell, (r.lms.get("lms", ""), r.lms.get("id", ""), r.shard, r.feedback or "",
                                                 " | ".join(text for _, text in r.messages)))])
     warning = None if sandboxed else NO_SANDBOX_WARNING

@@ -32,6 +32,51 @@ def pass_rates(results, points):
     return sorted(rows, key=lambda row: (row[2] / max(row[3], 1), row[0], row[1]))
 
 
+def written_answers(results, points):
+    """[(notebook, grade_id, max points, {state: count})] of the answers graded by hand, in the notebooks' order.
+
+    Only students whose notebook was graded count (a missing notebook is a message of its own)."""
+    from .gradebook import AWAITING, BLANK, GRADED
+    keys = {key for r in results for key in r.by_hand}
+    out = []
+    for notebook, cells in points.items():
+        for gid, max_points in cells.items():
+            if (notebook, gid) in keys:
+                counts = {AWAITING: 0, BLANK: 0, GRADED: 0}
+                for r in results:
+                    state = r.by_hand.get((notebook, gid))
+                    if state:
+                        counts[state] += 1
+                out.append((notebook, gid, max_points, counts))
+    return out
+
+
+def awaiting_lines(results, points):
+    """The report's lines on the written answers: how many await grading by hand, per question; [] if none exist."""
+    from .gradebook import AWAITING, BLANK, GRADED
+    rows = written_answers(results, points)
+    if not rows:
+        return []
+    waiting = [r for r in results if not r.complete]
+    head = (f"written answers graded by hand: {len(waiting)} submission(s) have answers awaiting grading, and their "
+            "totals leave those points out until they are graded" if waiting else
+            "written answers graded by hand: none awaits grading")
+    lines = [head]
+    for notebook, gid, max_points, counts in rows:
+        lines.append(f"  {gid} ({notebook}, {max_points:g} point{'' if max_points == 1 else 's'}): {counts[AWAITING]} awaiting grading, "
+                     f"{counts[GRADED]} graded, {counts[BLANK]} left blank (0 points)")
+    return lines
+
+
+def awaiting_text(result):
+    """"" or what of ``result`` awaits grading by hand, for a spreadsheet cell or an LMS comment."""
+    waiting = result.awaiting
+    if not waiting:
+        return ""
+    return (f"{len(waiting)} written answer(s), {sum(m for _, _, m in waiting):g} points: "
+            + ", ".join(gid for _, gid, _ in waiting))
+
+
 def summary(results):
     totals = [r.total for r in results]
     if not totals:
@@ -86,7 +131,10 @@ def text_report(results, points, warning=None, shards=None):
     if status:
         lines += ["shards:"] + [f"  {'!! ' if problem else ''}{line}" for problem, line in status] + [""]
     lines += [f"{s['count']} submissions graded: mean {s['mean']:.1f}, median {s['median']:g}, "
-             f"min {s['min']:g}, max {s['max']:g} (out of {s['out_of']:g})", "", "score distribution:"]
+             f"min {s['min']:g}, max {s['max']:g} (out of {s['out_of']:g})"]
+    written = awaiting_lines(results, points)
+    lines += [""] + written if written else []
+    lines += ["", "score distribution:"]
     out_of = s["out_of"] or 1
     bins = [0] * 10
     for r in results:
@@ -102,7 +150,7 @@ def text_report(results, points, warning=None, shards=None):
     look = [r for r in results if r.needs_look]
     lines += ["", f"needs an instructor's look ({len(look)}):"]
     for r in look:
-        lines.append(f"  {r.student} ({r.total:g}/{r.max_total:g}):")
+        lines.append(f"  {r.student} ({r.total:g}/{r.max_total:g}{'' if r.complete else ', not complete'}):")
         lines += [f"    - {plain(text)}" for level, text in r.messages if level == "error"]
     noted = [r for r in results if any(level == "info" for level, _ in r.messages)]
     lines += ["", f"repaired or ignored on the way in ({len(noted)}):"]
@@ -157,7 +205,8 @@ td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.look{background:#ff
 <li{% if problem %} style="color:#b00;font-weight:bold"{% endif %}>{{ line }}</li>{% endfor %}</ul>{% endif %}
 <p>{{ s.count }} submissions: mean {{ "%.1f"|format(s.mean) }}, median {{ num(s.median) }}, min {{ num(s.min) }},
 max {{ num(s.max) }} (out of {{ num(s.out_of) }}).</p>
-<img alt="score distribution" src="data:image/png;base64,{{ hist }}">
+{% if written %}<p>{{ written[0] }}</p><ul>{% for line in written[1:] %}<li>{{ line.strip() }}</li>{% endfor %}</ul>
+{% endif %}<img alt="score distribution" src="data:image/png;base64,{{ hist }}">
 <h2>Needs an instructor's look ({{ look|length }})</h2>
 <ul>{% for r in look %}<li><b>{{ r.student }}</b> ({{ num(r.total) }}/{{ num(r.max_total) }})<ul>
 {% for level, text in r.messages if level == "error" %}<li>{{ plain(text) }}</li>{% endfor %}</ul></li>{% endfor %}</ul>
@@ -165,10 +214,10 @@ max {{ num(s.max) }} (out of {{ num(s.out_of) }}).</p>
 <img alt="pass rates" src="data:image/png;base64,{{ rates }}">
 <h2>Grades</h2>
 <table><tr><th>student</th>{% for n in notebooks %}<th>{{ n.split("_")[0] }}</th>{% endfor %}<th>score</th>
-<th>feedback</th></tr>
+<th>awaiting grading by hand</th><th>feedback</th></tr>
 {% for r in results %}<tr{% if r.needs_look %} class="look"{% endif %}><td>{{ r.student }}</td>
 {% for n in notebooks %}<td>{{ num(r.scores[n].values()|map("first")|sum) }}</td>{% endfor %}
-<td>{{ num(r.total) }}/{{ num(r.max_total) }}</td>
+<td>{{ num(r.total) }}/{{ num(r.max_total) }}</td><td>{{ awaiting(r) or "-" }}</td>
 <td>{% if r.feedback %}<a href="file://{{ r.feedback }}">{{ r.feedback }}</a>{% else %}none{% endif %}</td></tr>
 {% endfor %}</table>
 </body></html>
@@ -179,4 +228,5 @@ def html_report(results, points, warning=None, shards=None):
     hist, rates = _figures(results, points)
     return TEMPLATE.render(warning=warning, status=shard_status(results, shards), s=summary(results), hist=hist,
                            rates=rates, results=results, plain=plain, num=lambda v: f"{v:g}",
-                           look=[r for r in results if r.needs_look], notebooks=list(points))
+                           look=[r for r in results if r.needs_look], notebooks=list(points),
+                           written=awaiting_lines(results, points), awaiting=awaiting_text)
