@@ -47,8 +47,13 @@ def test_release_carries_no_instructor_material():
     assert not (RELEASE / "autograder").exists()
     for name in files(RELEASE):
         text = (RELEASE / name).read_text()
-        for marker in ["BEGIN HIDDEN TESTS", "BEGIN SOLUTION", "from autograder", "import autograder"]:
+        # written answers' model answers and rubrics live in the source's answer cells only
+        for marker in ["BEGIN HIDDEN TESTS", "BEGIN SOLUTION", "from autograder", "import autograder",
+                       "**Model answer.**", "**Rubric"]:
             assert marker not in text, f"course/{ASSIGNMENT}/{name} contains {marker!r}"
+    written = [c for path in SOURCE.glob("*.ipynb") for c in nbformat.read(path, as_version=4).cells
+               if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
+    assert written and all("**Rubric" in c.source for c in written), "a written answer without its rubric"
 
 
 def test_git_tracks_no_generated_files():

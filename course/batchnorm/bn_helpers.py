@@ -2,7 +2,8 @@
 
 Comparing arrays, relative errors, numerical gradients and read-only inputs; a figure
 of the elements one statistic averages (lessons 1 and 6); for lessons 5 and 6, the parts of a small network that are not batch norm (data,
-affine and ReLU layers, a stand-in for the batch-norm layer, softmax loss, SGD).
+affine and ReLU layers, a stand-in for the batch-norm layer, softmax loss, SGD); for lesson 7, a convolution
+through im2col and global average pooling, with their backward passes.
 Every ``check_*`` function returns None when the check passes and raises
 ``AssertionError`` with a message that says what is wrong when it fails.
 
@@ -41,6 +42,12 @@ __all__ = [
     "set_mode",
     "train_network",
     "accuracy",
+    "im2col",
+    "col2im",
+    "conv_forward",
+    "conv_backward",
+    "global_avg_pool_forward",
+    "global_avg_pool_backward",
 ]
 
 
@@ -425,3 +432,81 @@ def accuracy(net, forward, x, y):
     scores, _ = forward(net, x)
     set_mode(net, True)
     return float((scores.argmax(axis=1) == y).mean())
+
+
+# --- a small convolutional network (lesson 7) ----------------------------------------------
+
+def im2col(x, kh, kw, stride=1, pad=0):
+    """Patches of ``x: (N, C, H, W)`` as rows: ``cols`` of shape ``(N * H_out * W_out, C * kh * kw)``.
+
+    Row ``(n * H_out + i) * W_out + j`` holds the ``C x kh x kw`` patch whose top-left corner is at
+    ``(i * stride - pad, j * stride - pad)`` of sample ``n``, flattened in ``(C, kh, kw)`` order (the order of a
+    weight ``w[f]: (C, kh, kw)``). Zero padding. ``H_out = (H + 2 * pad - kh) // stride + 1``, ``W_out`` alike.
+    Returns ``(cols, (H_out, W_out))``.
+    """
+    n, c, h, w = x.shape
+    h_out, w_out = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    patches = np.empty((n, h_out, w_out, c, kh, kw), dtype=x.dtype)
+    for di in range(kh):                                   # one slice per kernel offset: kh * kw copies
+        for dj in range(kw):
+            patches[:, :, :, :, di, dj] = xp[:, :, di:di + stride * h_out:stride,
+                                             dj:dj + stride * w_out:stride].transpose(0, 2, 3, 1)
+    return patches.reshape(n * h_out * w_out, c * kh * kw), (h_out, w_out)
+
+
+def col2im(cols, x_shape, kh, kw, stride=1, pad=0):
+    """The adjoint of ``im2col``: add each row of ``cols`` back onto the patch it came from.
+
+    cols: ``(N * H_out * W_out, C * kh * kw)``; x_shape: ``(N, C, H, W)``. Overlapping patches add up, which is
+    what the gradient needs. Returns an array of shape ``x_shape``.
+    """
+    n, c, h, w = x_shape
+    h_out, w_out = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+    patches = cols.reshape(n, h_out, w_out, c, kh, kw)
+    xp = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=cols.dtype)
+    for di in range(kh):
+        for dj in range(kw):
+            xp[:, :, di:di + stride * h_out:stride, dj:dj + stride * w_out:stride] += \
+                patches[:, :, :, :, di, dj].transpose(0, 3, 1, 2)
+    return xp[:, :, pad:pad + h, pad:pad + w]
+
+
+def conv_forward(x, w, b, stride=1, pad=0):
+    """Convolution (cross-correlation, as in PyTorch's ``nn.Conv2d``) through ``im2col``.
+
+    x: (N, C, H, W); w: (F, C, HH, WW); b: (F,). Zero padding ``pad`` on each side.
+    Returns ``out: (N, F, H_out, W_out)`` with ``H_out = (H + 2 * pad - HH) // stride + 1`` (``W_out`` alike),
+    and a cache for ``conv_backward``.
+    """
+    f, _, kh, kw = w.shape
+    cols, (h_out, w_out) = im2col(x, kh, kw, stride, pad)
+    n = x.shape[0]
+    # (N, H_out * W_out, F): one small matrix product per image (one long product would be split across threads,
+    # which at these sizes costs more than it saves)
+    out = np.matmul(cols.reshape(n, h_out * w_out, -1), w.reshape(f, -1).T) + b
+    out = out.reshape(n, h_out, w_out, f).transpose(0, 3, 1, 2)
+    return out, (cols, x.shape, w, stride, pad)
+
+
+def conv_backward(dout, cache):
+    """Gradients of ``conv_forward``. dout: (N, F, H_out, W_out) -> dx (N, C, H, W), dw (F, C, HH, WW), db (F,)."""
+    cols, x_shape, w, stride, pad = cache
+    f, _, kh, kw = w.shape
+    n = x_shape[0]
+    d = dout.transpose(0, 2, 3, 1).reshape(n, -1, f)       # (N, H_out * W_out, F): rows in im2col's order
+    rows = cols.reshape(n, d.shape[1], -1)                 # (N, H_out * W_out, C * HH * WW)
+    dw = np.matmul(d.transpose(0, 2, 1), rows).sum(axis=0).reshape(w.shape)   # d.T @ cols, image by image
+    dx = col2im(np.matmul(d, w.reshape(f, -1)).reshape(cols.shape), x_shape, kh, kw, stride, pad)
+    return dx, dw, d.sum(axis=(0, 1))
+
+
+def global_avg_pool_forward(x):
+    """Mean over the spatial positions. x: (N, C, H, W) -> out (N, C), cache."""
+    return x.mean(axis=(2, 3)), x.shape
+
+
+def global_avg_pool_backward(dout, cache):
+    """dout: (N, C) -> dx (N, C, H, W): each position gets ``dout / (H * W)``."""
+    n, c, h, w = cache
+    return np.broadcast_to(dout[:, :, None, None] / (h * w), cache).copy()

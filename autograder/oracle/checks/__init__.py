@@ -56,3 +56,4 @@ def check(name, *objects):
 
 
 from . import axes, backward, family, forward, network, running  # noqa: E402,F401  (registering the checks)
+from . import why  # noqa: E402,F401
