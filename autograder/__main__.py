@@ -4,6 +4,8 @@
     python -m autograder report --db-url URL --out DIR
     python -m autograder export --lms {canvas,moodle} --gradebook FILE
     python -m autograder feedback-zip --out DIR
+    python -m autograder formgrade [--graded DIR]
+    python -m autograder override OVERRIDES.csv [--graded DIR]
 """
 import argparse
 import os
@@ -66,6 +68,53 @@ def _report(parser, args):
     return 0 if results else 1
 
 
+def _refreshed(graded, students):
+    from .grading import handgrading
+
+    results, failed = handgrading.refresh(graded, students)
+    print(f"grades.csv, report.txt and report.html rebuilt from the gradebook in {graded} ({len(results)} students); "
+          f"feedback pages made again for {len(students) - len(failed)} student(s)")
+    for student, error in failed:
+        print(f"  feedback for {student} failed: {' '.join(error)}", file=sys.stderr)
+    return 0 if not failed else 1
+
+
+def _formgrade(parser, args):
+    import time
+
+    from .grading import handgrading
+
+    try:
+        root, db_url = handgrading.graded_course(args.graded)
+    except FileNotFoundError as err:
+        parser.error(str(err))
+    proc, url = handgrading.start_formgrader(root, args.port)
+    print(f"nbgrader's formgrader over {root} (gradebook {db_url}), on this machine only:\n\n    {url}\n\n"
+          "Open Manual Grading to grade written answers and adjust scores. Press Ctrl-C here when done: grades.csv, "
+          "the report and the feedback pages of the students you graded are then rebuilt from the gradebook.")
+    try:
+        while proc.poll() is None:
+            time.sleep(0.5)
+        print(f"the formgrader stopped ({proc.returncode}): {proc.stderr.read()[-2000:]}", file=sys.stderr)
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return _refreshed(args.graded, handgrading.marked_students(db_url))
+
+
+def _override(parser, args):
+    from .grading import handgrading
+
+    try:
+        root, db_url = handgrading.graded_course(args.graded)
+        changed = handgrading.apply_overrides(db_url, handgrading.read_overrides(args.overrides))
+    except (FileNotFoundError, handgrading.OverrideError) as err:
+        print(f"python -m autograder override: {err}", file=sys.stderr)
+        return 2
+    print(f"{len(changed)} student(s) changed: {', '.join(changed)}")
+    return _refreshed(args.graded, changed)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,6 +146,18 @@ def main(argv=None):
     r.add_argument("--out", type=Path, default=Path("build/grading/class"), help="output folder "
                                                                                  "(default build/grading/class)")
     r.set_defaults(func=lambda a: _report(r, a))
+    f = sub.add_parser("formgrade", help="nbgrader's formgrader on the graded class, on this machine only: grade "
+                                         "written answers by hand, adjust scores, comment")
+    f.add_argument("--graded", type=Path, default=Path("build/grading"), help="the output folder of `grade` "
+                                                                              "(default build/grading)")
+    f.add_argument("--port", type=int, default=None, help="the port on 127.0.0.1 (default: a free one)")
+    f.set_defaults(func=lambda a: _formgrade(f, a))
+    o = sub.add_parser("override", help="manual scores and comments from a CSV file (student, grade_id, points, "
+                                        "comment), written with nbgrader's API; all rows or none")
+    o.add_argument("overrides", type=Path, help="CSV with the columns student, grade_id, points, comment")
+    o.add_argument("--graded", type=Path, default=Path("build/grading"), help="the output folder of `grade` "
+                                                                              "(default build/grading)")
+    o.set_defaults(func=lambda a: _override(o, a))
     lms.add_commands(sub)
     args = parser.parse_args(argv)
     return args.func(args)

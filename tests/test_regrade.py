@@ -69,3 +69,70 @@ def test_a_regrade_refused_for_changed_points_changes_nothing(tmp_path):
     after = tables(db_url)
     assert [t for t in ASSIGNMENT_TABLES if after[t] != rows[t]] == []
     assert gradebook.points(db_url) == graded_points
+
+
+HAND = "04_running_statistics"  # a notebook with a written answer, graded by hand
+
+
+def test_grading_by_hand_survives_a_regrade_and_a_changed_result_is_listed_for_a_look(tmp_path, capsys):
+    """Overrides (nbgrader's manual scores and comments, written by `python -m autograder override`) are kept when
+    the class is graded again; one on a cell whose autograded result changed is kept and listed for a look."""
+    from autograder.__main__ import main
+    from autograder.samples import variants as V
+
+    course = Course.create(tmp_path / "src")
+    course.generate_here()
+    solved = solved_assignment(course.release_dir, course.source_dir)
+    mistake = solved_assignment(course.release_dir, course.source_dir, [V.by_name("running_var_biased")])
+    out, db_url = tmp_path / "graded", sqlite_url(tmp_path / "graded" / "course")
+    download = sample.write_class({s: sample.files_of({HAND: solved[HAND]}) for s in ("ada", "bob")},
+                                  tmp_path / "download")
+    first = {r.student: r for r in grade_class(download, out, SETTINGS, progress=False)}
+    assert [gid for _, gid, _ in first["ada"].awaiting] == ["written_bessel"]
+
+    bad = tmp_path / "bad.csv"  # one good row among rows that cannot be applied: none is written
+    bad.write_text("student,grade_id,points,comment\n"
+                   "ada,written_bessel,2,fine\n"
+                   "ada,written_bessel,3,\n"
+                   "zoe,written_bessel,1,\n"
+                   "ada,no_such_cell,1,\n"
+                   "ada,running_update_unbiased,,a comment on a test cell\n")
+    rows = tables(db_url)
+    assert main(["override", str(bad), "--graded", str(out)]) == 2
+    error = capsys.readouterr().err
+    for problem in ["line 3: ada written_bessel: 3 points is outside 0 to 2", "line 4: zoe written_bessel: zoe has no "
+                    "graded", "line 5: ada no_such_cell: no cell of the assignment", "line 6: ada "
+                    "running_update_unbiased: running_update_unbiased is not an answer cell", "Nothing was written"]:
+        assert problem in error, error
+    assert tables(db_url) == rows
+
+    overrides = tmp_path / "overrides.csv"
+    overrides.write_text("student,grade_id,points,comment\n"
+                         "ada,written_bessel,1.5,Right factor; say what the running variance estimates.\n"
+                         "ada,running_update_unbiased,2,\n"
+                         "bob,written_bessel,2,\n")
+    assert main(["override", str(overrides), "--graded", str(out)]) == 0
+    marked = {m.student: m for m in gradebook.marks(db_url, ["ada", "bob"]) if m.grade_id == "written_bessel"}
+    assert (marked["ada"].manual_score, marked["ada"].comment) == (1.5, "Right factor; say what the running "
+                                                                         "variance estimates.")
+    before = {r.student: r for r in gradebook.load(db_url)[0]}
+    assert before["ada"].complete and before["ada"].total == first["ada"].total - 1 + 1.5
+    with open(out / "grades.csv") as f:  # every output rebuilt from the gradebook after the change
+        assert f"ada,0,0,0,{before['ada'].total:g}" in f.read().replace("\r", "")
+    page = (out / "course" / "build" / "feedback" / "ada" / "batchnorm" / f"{HAND}.html").read_text()
+    assert "Right factor; say what the running variance estimates." in page
+
+    again = {r.student: r for r in grade_class(download, out, SETTINGS, progress=False)}
+    assert [(r.student, r.scores, r.total) for r in again.values()] == \
+        [(r.student, r.scores, r.total) for r in before.values()]
+    assert [again[s].messages for s in again] == [first[s].messages for s in again]  # (the missing notebooks)
+    kept = {(m.student, m.grade_id): m for m in gradebook.marks(db_url, ["ada", "bob"])}
+    assert kept[("ada", "written_bessel")].comment.startswith("Right factor")
+
+    # ada hands in the biased running variance: the cell overridden to 2 now fails, and the override stays
+    sample.write_class({"ada": sample.files_of({HAND: mistake[HAND]})}, tmp_path / "download2")
+    changed = {r.student: r for r in grade_class(tmp_path / "download2", out, SETTINGS, progress=False)}
+    assert changed["ada"].scores[HAND]["running_update_unbiased"][0] == 2
+    assert any("running_update_unbiased: the manual score 2 was kept, but the autograded "
+                                             "result changed" in text for _, text in changed["ada"].messages)
+    assert gradebook.marks(db_url, ["bob"])[0].manual_score == 2  # bob was not regraded: his mark stands

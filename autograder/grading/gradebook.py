@@ -181,7 +181,8 @@ def create_tables(db_url):
 
 
 def forget(db_url, students):
-    """Delete every row of these students, ours and nbgrader's, before they are graded (again)."""
+    """Delete every row of these students, ours and nbgrader's, before they are graded (again): read their
+    ``marks`` first, and ``restore`` them once the students are graded."""
     from nbgrader.api import MissingEntry
 
     engine = _engine(db_url)
@@ -194,6 +195,78 @@ def forget(db_url, students):
                 gb.remove_submission(ASSIGNMENT, student)
             except MissingEntry:
                 pass
+
+
+@dataclass(frozen=True)
+class Mark:
+    """What a person gave one cell of a student's notebook (the formgrader, ``override``): kept through regrading."""
+    student: str
+    notebook: str
+    grade_id: str
+    manual_score: float = None   # None: no manual score (only a comment, or extra credit)
+    extra_credit: float = None
+    comment: str = None          # the grader's comment (nbgrader's manual_comment)
+    auto_score: float = None     # the autograded score the person saw, to tell whether it changed since
+
+
+def marks(db_url, students):
+    """[Mark] of every manual score, extra credit and comment these students have in the gradebook."""
+    from nbgrader.api import MissingEntry
+
+    out = []
+    with nbgrader_gradebook(db_url) as gb:
+        for student in students:
+            try:
+                submission = gb.find_submission(ASSIGNMENT, student)
+            except MissingEntry:
+                continue
+            for nb in submission.notebooks:
+                comments = {c.name: c.manual_comment for c in nb.comments if c.manual_comment}
+                grades = {g.name: g for g in nb.grades}
+                for gid in sorted(set(comments) | {g for g, grade in grades.items()
+                                                   if grade.manual_score is not None or grade.extra_credit is not None}):
+                    grade = grades.get(gid)
+                    out.append(Mark(student, nb.name, gid, grade.manual_score if grade else None,
+                                    grade.extra_credit if grade else None, comments.get(gid),
+                                    grade.auto_score if grade else None))
+    return out
+
+
+def restore(db_url, kept):
+    """Put ``kept`` marks (``marks`` before the students were graded again) back on their new rows.
+
+    Returns {student: [(level, text)]}: a manual score on a cell whose autograded result changed is kept and listed
+    for a look (an error message); a mark whose cell is no longer in the submission is listed, with what it was.
+    """
+    from nbgrader.api import MissingEntry
+
+    messages = {}
+    with nbgrader_gradebook(db_url) as gb:
+        for m in kept:
+            say = messages.setdefault(m.student, []).append
+            what = (f"{m.notebook}.ipynb: {m.grade_id}: the manual score {m.manual_score:g}"
+                    if m.manual_score is not None else f"{m.notebook}.ipynb: {m.grade_id}: the grader's mark")
+            try:
+                grade = gb.find_grade(m.grade_id, m.notebook, ASSIGNMENT, m.student) \
+                    if m.manual_score is not None or m.extra_credit is not None else None
+                comment = gb.find_comment(m.grade_id, m.notebook, ASSIGNMENT, m.student) if m.comment else None
+            except MissingEntry:
+                say(("error", f"{what} (comment: {m.comment!r}) could not be kept: the notebook or cell is not in "
+                              "this submission; give it again if it still applies"))
+                continue
+            if grade is not None:
+                grade.manual_score, grade.extra_credit = m.manual_score, m.extra_credit
+                changed = m.manual_score is not None and grade.auto_score != m.auto_score
+                grade.needs_manual_grade = changed
+                if changed:
+                    def shown(v):
+                        return "none (graded by hand)" if v is None else f"{v:g}"
+                    say(("error", f"{what} was kept, but the autograded result changed since it was given "
+                                  f"(from {shown(m.auto_score)} to {shown(grade.auto_score)}): take a look"))
+            if comment is not None:
+                comment.manual_comment = m.comment
+        gb.db.commit()
+    return {student: texts for student, texts in messages.items() if texts}
 
 
 def record(db_url, results):

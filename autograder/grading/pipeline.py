@@ -285,7 +285,9 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
 
     students = [s for s in intake.collect(source) if gradebook.shard_of(s.id, shard[1]) == shard[0]]
     gradebook.shard_started(db_url, shard_name, len(students), out_dir)
-    gradebook.forget(db_url, [s.id for s in students])  # a shard run again grades its students afresh
+    # a shard run again grades its students afresh, and keeps what a person gave them (manual scores, comments)
+    kept = gradebook.marks(db_url, [s.id for s in students])
+    gradebook.forget(db_url, [s.id for s in students])
     results = {}
     tasks = []
     for student in students:
@@ -311,6 +313,8 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
         pool.run(tasks, settings.notebook_timeout, graded)
         timings["autograde"] = time.monotonic() - started
         bar.close()
+        for student, messages in gradebook.restore(db_url, kept).items():  # before the feedback pages show them
+            results[student].messages += messages
         if wanted:
             started = time.monotonic()
             bar = tqdm(total=len(wanted), desc="feedback", unit="student", disable=not progress, file=sys.stderr)
