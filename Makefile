@@ -19,10 +19,10 @@ test: $(READY)            ## everything CI checks
 demo: $(READY)            ## grade a sample class on the embedded default (SQLite)
 	$(BIN)/python -m autograder.demo
 
-grade: $(READY)           ## grade a class: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [WORKERS=n] [NO_SANDBOX=1]
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [WORKERS=n]"; exit 2; }
+grade: $(READY)           ## grade a class: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [WORKERS=n] [NO_SANDBOX=1] [STUDENT="id ..."]
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [WORKERS=n] [STUDENT=\"id ...\"]"; exit 2; }
 	$(BIN)/python -m autograder grade "$(SUBMISSIONS)" $(if $(OUT),--out "$(OUT)") $(if $(WORKERS),--workers $(WORKERS)) \
-	  $(if $(NO_SANDBOX),--no-sandbox)
+	  $(if $(NO_SANDBOX),--no-sandbox) $(foreach s,$(STUDENT),--student "$(s)")
 
 exchange-demo: $(READY)   ## nbgrader's exchange end to end: release, 2 students fetch and submit, collect, make grade
 	$(BIN)/python -m autograder.exchange_demo

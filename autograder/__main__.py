@@ -49,8 +49,8 @@ def _grade(parser, args):
     settings = Settings(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                         memory_limit=args.memory_limit_mb << 20, db_url=args.db_url, sandbox=not args.no_sandbox)
     try:
-        grade_class(args.submissions, out, settings, shard=shard)
-    except (SandboxMissing, gradebook.OtherAssignment) as err:
+        grade_class(args.submissions, out, settings, shard=shard, only=args.student)
+    except (SandboxMissing, gradebook.OtherAssignment, ValueError) as err:
         print(f"python -m autograder grade: {err}", file=sys.stderr)
         return 2
     print((out / "report.txt").read_text())
@@ -134,6 +134,9 @@ def main(argv=None):
                                                  "JOB_COMPLETION_INDEX, else the whole class")
     g.add_argument("--shards", type=int, default=None, help="N, the number of shards, when the index comes from "
                                                             "SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX")
+    g.add_argument("--student", action="append", default=None, metavar="ID",
+                   help="grade only this student (repeat for several) into the class's existing output folder and "
+                        "gradebook: the others' grades stay; grades.csv and the reports are rebuilt for everyone")
     g.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell")
     g.add_argument("--notebook-timeout", type=int, default=defaults.notebook_timeout, help="seconds per notebook")
     g.add_argument("--memory-limit-mb", type=int, default=defaults.memory_limit >> 20, help="memory per kernel")

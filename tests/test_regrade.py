@@ -129,9 +129,18 @@ def test_grading_by_hand_survives_a_regrade_and_a_changed_result_is_listed_for_a
     kept = {(m.student, m.grade_id): m for m in gradebook.marks(db_url, ["ada", "bob"])}
     assert kept[("ada", "written_bessel")].comment.startswith("Right factor")
 
-    # ada hands in the biased running variance: the cell overridden to 2 now fails, and the override stays
-    sample.write_class({"ada": sample.files_of({HAND: mistake[HAND]})}, tmp_path / "download2")
-    changed = {r.student: r for r in grade_class(tmp_path / "download2", out, SETTINGS, progress=False)}
+    # ada hands in the biased running variance, and so does bob; only ada is regraded (--student): the cell
+    # overridden to 2 now fails and the override stays; bob's row is as it was, and grades.csv still lists him
+    sample.write_class({s: sample.files_of({HAND: mistake[HAND]}) for s in ("ada", "bob")}, tmp_path / "download2")
+    csv_before = {line.split(",")[0]: line for line in (out / "grades.csv").read_text().splitlines()}
+    with pytest.raises(ValueError, match="no submission of zoe in .*; its students are ada, bob"):
+        grade_class(tmp_path / "download2", out, SETTINGS, progress=False, only=["zoe"])
+    changed = {r.student: r for r in grade_class(tmp_path / "download2", out, SETTINGS, progress=False,
+                                                 only=["ada"])}
+    assert list(changed) == ["ada"]
+    csv_after = {line.split(",")[0]: line for line in (out / "grades.csv").read_text().splitlines()}
+    assert csv_after["bob"] == csv_before["bob"] and csv_after["ada"] != csv_before["ada"]
+    assert [r.student for r in gradebook.load(db_url)[0]] == ["ada", "bob"]
     assert changed["ada"].scores[HAND]["running_update_unbiased"][0] == 2
     assert any("running_update_unbiased: the manual score 2 was kept, but the autograded "
                                              "result changed" in text for _, text in changed["ada"].messages)

@@ -256,14 +256,18 @@ def source_points(folder):
 
 
 def grade_class(source, out_dir, settings=None, progress=True, timings=None, feedback=True, shard=(1, 1),
-                solutions=None):
-    """Grade every submission in ``source`` (folder or zip) into ``out_dir``; returns the list of Results.
+                solutions=None, only=None):
+    """Grade every submission in ``source`` (folder or zip) into ``out_dir``; returns the Results of the students
+    graded. grades.csv and the reports are then rebuilt from the gradebook: for the whole class (everyone it
+    holds), or for a shard's students only.
 
     timings: a dict that receives the seconds of the autograde and feedback phases (for the benchmark).
     feedback: False skips the feedback pages (tests that only read scores); a collection of student ids makes them
     for those students only.
     shard: (K, N) grades only the students of shard K of N (``gradebook.shard_of``).
     solutions: the course's source folder (default: this repository's ``solutions/``).
+    only: student ids: grade only them (regrading a few students into the class's gradebook); ValueError names any
+    the submissions do not hold, before anything is graded.
     """
     timings = {} if timings is None else timings
     from tqdm import tqdm
@@ -284,7 +288,15 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
     sources = {p.stem: nbformat.read(p, as_version=4) for p in sorted(course.source_dir.glob("*.ipynb"))}
 
     students = [s for s in intake.collect(source) if gradebook.shard_of(s.id, shard[1]) == shard[0]]
-    gradebook.shard_started(db_url, shard_name, len(students), out_dir)
+    if only is not None:
+        unknown = sorted(set(only) - {s.id for s in students})
+        if unknown:
+            raise ValueError(f"no submission of {', '.join(unknown)} in {source}"
+                             + (f" (shard {shard_name})" if shard[1] > 1 else "") + "; its students are "
+                             + (", ".join(sorted(s.id for s in students)) or "none"))
+        students = [s for s in students if s.id in set(only)]
+    else:  # a few students regraded leave the shard's record of its run as it was
+        gradebook.shard_started(db_url, shard_name, len(students), out_dir)
     # a shard run again grades its students afresh, and keeps what a person gave them (manual scores, comments)
     kept = gradebook.marks(db_url, [s.id for s in students])
     gradebook.forget(db_url, [s.id for s in students])
@@ -332,11 +344,14 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
         if sid in wanted and course.feedback_dir(sid).exists():
             result.feedback = str(course.feedback_dir(sid))
     gradebook.record(db_url, results.values())
-    gradebook.shard_finished(db_url, shard_name)
-    ordered, _ = gradebook.load(db_url, students={s.id for s in students})
-    write_outputs(out_dir, ordered, points, sandboxed=settings.sandbox)
+    if only is None:
+        gradebook.shard_finished(db_url, shard_name)
+    # one gradebook, one truth: the outputs hold every student it has (a shard's: the shard's students)
+    everyone = [r for r in gradebook.load(db_url)[0] if gradebook.shard_of(r.student, shard[1]) == shard[0]]
+    write_outputs(out_dir, everyone, points, sandboxed=all(r.sandboxed for r in everyone))
     gradebook.nbgrader_export(db_url, out_dir / "nbgrader_export.csv")  # nbgrader's own CSV, for tools that expect it
-    return ordered
+    graded_now = {s.id for s in students}
+    return [r for r in everyone if r.student in graded_now]
 
 
 def write_outputs(out_dir, results, points, sandboxed=True, shards=None):
