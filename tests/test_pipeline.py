@@ -21,7 +21,8 @@ from autograder.grading.pipeline import Settings, grade_class, sqlite_url
 
 # a solved notebook's points from the grader: every auto-graded cell; its written answers await grading by hand
 FULL = {"01_axis_means_keepdims": 17, "02_forward": 22, "03_backward": 26, "04_running_statistics": 37,
-        "05_batchnorm_in_a_network": 17, "06_normalization_family": 11}
+        "05_batchnorm_in_a_network": 17, "06_normalization_family": 11,
+        "07_why_batchnorm_works": 3}
 SOLVED, BLANK, REWRITE, MISTAKE = "solution", "blank", "correct-0", "mistake"  # students of the shared class
 
 

@@ -18,7 +18,8 @@ from autograder.samples.submissions import solved_assignment
 GRADER_ONLY = {"pytest", "nbval", "psycopg", "psycopg-binary", "playwright", "coverage"}
 EXPECTED = sorted([f"{ASSIGNMENT}/{n}" for n in (
     "01_axis_means_keepdims.ipynb", "02_forward.ipynb", "03_backward.ipynb", "04_running_statistics.ipynb",
-    "05_batchnorm_in_a_network.ipynb", "06_normalization_family.ipynb", "bn_helpers.py", "README.md",
+    "05_batchnorm_in_a_network.ipynb", "06_normalization_family.ipynb", "07_why_batchnorm_works.ipynb",
+    "bn_helpers.py", "README.md",
     "requirements.txt")])
 
 

@@ -389,6 +389,15 @@ CORRECT += [
             description="the question's letter in upper case, with a space"),
 ]
 
+L7 = "07_why_batchnorm_works"
+
+CORRECT += [
+    Variant("questions_written_differently_07", L7, {"ex_q_scaled_gradient": code("answer_scaled_gradient = 1 / 10"),
+                                                     "ex_q_noisy_bn": code("answer_noisy_bn = ' B '"),
+                                                     "ex_q_sorted_batches": code('answer_sorted_batches = "B "')},
+            description="the factor as an expression, the letters in upper case with spaces"),
+]
+
 # A correct answer that also prints a Python warning (stderr) while it is tested.
 def warn_in_every_function(code):
     """``code`` with a UserWarning and a NumPy RuntimeWarning at the start of every function and method."""
@@ -405,7 +414,7 @@ def warn_in_every_function(code):
 # correct answers that warn in every function: full marks, and a clean Validate
 WARNS = [Variant(f"warns_everywhere_{nb[:2]}", nb, {EVERY_ANSWER: Change(rewrite=warn_in_every_function)},
                  description="correct, but every function emits a UserWarning and a RuntimeWarning")
-         for nb in (L1, L2, L3, L4, L5, L6)]
+         for nb in (L1, L2, L3, L4, L5, L6, L7)]
 
 WRONG = [
     Variant("reduced_shape_ignores_keepdims", L1,
@@ -845,6 +854,18 @@ def groupnorm_forward(x, gamma, beta, G, eps=1e-5):
     wrong("q_instance_1x1_nan", L6, "ex_q_instance_1x1", {"q_instance_1x1"},
           "instance norm of 1 x 1 images taken for a division by zero (eps forgotten)",
           replace='answer_instance_1x1 = "c"'),
+]
+
+WRONG += [
+    # lesson 7: the concept questions
+    wrong("q_scaled_gradient_times_10", L7, "ex_q_scaled_gradient", {"q_scaled_gradient"},
+          "the gradient scaled like a plain linear layer's, 10 times larger", replace="answer_scaled_gradient = 10"),
+    wrong("q_noisy_bn_like_plain", L7, "ex_q_noisy_bn", {"q_noisy_bn"},
+          "the internal-covariate-shift prediction: noisy batch norm trains like no batch norm",
+          replace='answer_noisy_bn = "a"'),
+    wrong("q_sorted_batches_running_stats_fix", L7, "ex_q_sorted_batches", {"q_sorted_batches"},
+          "the running statistics taken to average the classes out, so sorted batches do no harm",
+          replace='answer_sorted_batches = "a"'),
 ]
 
 # The demo's "student with one realistic mistake".
