@@ -95,10 +95,10 @@ def _formgrade(parser, args):
     try:
         while proc.poll() is None:
             time.sleep(0.5)
-        print(f"the formgrader stopped ({proc.returncode}): {proc.stderr.read()[-2000:]}", file=sys.stderr)
+        print(f"the formgrader stopped ({proc.returncode}); its log ends:\n"
+              f"{proc.log_path.read_text()[-2000:]}", file=sys.stderr)
     except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait(timeout=30)
+        handgrading.stop_formgrader(proc)
     return _refreshed(args.graded, handgrading.marked_students(db_url))
 
 

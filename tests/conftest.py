@@ -39,7 +39,7 @@ SHARED_CLASS_FILES = ("tests/test_grading.py", "tests/test_pipeline.py")
 # both processes busy to the end, rather than one slow test running alone (pytest.ini: --no-loadscope-reorder)
 SLOW_FILES = SHARED_CLASS_FILES + ("tests/test_cheats.py", "tests/test_student_release.py", "tests/test_exchange.py",
                                    "tests/test_release.py", "tests/test_browser.py", "tests/test_sandbox.py",
-                                   "tests/test_regrade.py")
+                                   "tests/test_regrade.py", "tests/test_formgrader.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -152,7 +152,8 @@ def graded_class(course, packed, tmp_path_factory):
         scenarios[f"correct-{i}"] = solved_assignment(rel, src, group)
     for v in V.WRONG:
         scenarios[f"wrong-{v.name}"] = only(solved_assignment(rel, src, [v]), v.notebook)
-    scenarios["warns"] = solved_assignment(rel, src, V.WARNS)
+    warning = {v.notebook for v in V.WARNS}  # the notebooks whose answers are functions
+    scenarios["warns"] = {n: nb for n, nb in solved_assignment(rel, src, V.WARNS).items() if n in warning}
     mistake = V.by_name(V.DEMO_MISTAKE)
     scenarios["tampered"] = tamper(only(solved_assignment(rel, src, [mistake]), mistake.notebook),
                                    mistake.notebook, sorted(mistake.fails)[0])

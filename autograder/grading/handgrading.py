@@ -175,13 +175,29 @@ def formgrader_env():
 
 
 def start_formgrader(root, port=None, token=None):
-    """(process, url): nbgrader's formgrader over the course at ``root``, started in the background."""
+    """(process, url): nbgrader's formgrader over the course at ``root``, started in the background; its log is
+    ``process.log_path`` (``formgrader.log`` beside the course folder)."""
     import secrets
 
     port, token = port or free_port(), token or secrets.token_hex(16)
-    proc = subprocess.Popen(formgrader_command(root, port, token), cwd=root, env=formgrader_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # the server's log goes to a file, never a pipe: nbgrader logs a line per page (its exchange check), and a pipe
+    # no one reads would fill and stop the server after a few hundred pages
+    log_path = Path(root).parent / "formgrader.log"
+    with open(log_path, "a") as log:
+        proc = subprocess.Popen(formgrader_command(root, port, token), cwd=root, env=formgrader_env(),
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc.log_path = log_path
     return proc, f"http://127.0.0.1:{port}/formgrader?token={token}"
+
+
+def stop_formgrader(proc):
+    """Stop a server of ``start_formgrader``: asked first, killed after 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def refresh(graded, students=()):

@@ -411,10 +411,11 @@ def warn_in_every_function(code):
     return "import warnings\nimport numpy as np\n" + "\n".join(lines)
 
 
-# correct answers that warn in every function: full marks, and a clean Validate
+# correct answers that warn in every function: full marks, and a clean Validate (lesson 7's graded answers are
+# values, with no function to warn in)
 WARNS = [Variant(f"warns_everywhere_{nb[:2]}", nb, {EVERY_ANSWER: Change(rewrite=warn_in_every_function)},
                  description="correct, but every function emits a UserWarning and a RuntimeWarning")
-         for nb in (L1, L2, L3, L4, L5, L6, L7)]
+         for nb in (L1, L2, L3, L4, L5, L6)]
 
 WRONG = [
     Variant("reduced_shape_ignores_keepdims", L1,
