@@ -10,11 +10,12 @@ from autograder.grading.course import ASSIGNMENT, ROOT
 from autograder.samples import variants as V
 
 
-def points(notebook, grade_ids=None):
-    """Points of the test cells ``grade_ids`` of a notebook (all of them when None)."""
+def points(notebook, grade_ids=None, cell_type="code"):
+    """Points of the test cells ``grade_ids`` of a notebook (all of them when None); cell_type "markdown": of its
+    written answers, graded by hand."""
     nb = nbformat.read(ROOT / "solutions" / ASSIGNMENT / f"{notebook}.ipynb", as_version=4)
     return sum(c.metadata["nbgrader"].get("points", 0) for c in nb.cells
-               if c.metadata.get("nbgrader", {}).get("grade")
+               if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == cell_type
                and (grade_ids is None or c.metadata["nbgrader"]["grade_id"] in grade_ids))
 
 
@@ -40,8 +41,12 @@ def test_exchange_round_trip_then_make_grade(tmp_path):
     with open(out / "grades.csv") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
     assert sorted(rows) == ["alice", "bob"]
-    total = sum(points(p.stem) for p in (ROOT / "solutions" / ASSIGNMENT).glob("*.ipynb"))
-    assert float(rows["alice"]["score"]) == float(rows["alice"]["max_score"]) == total
+    lessons = [p.stem for p in (ROOT / "solutions" / ASSIGNMENT).glob("*.ipynb")]
+    total = sum(points(nb) for nb in lessons)  # auto-graded: the written answers await grading by hand
+    written = sum(points(nb, cell_type="markdown") for nb in lessons)
+    assert float(rows["alice"]["score"]) == total and float(rows["alice"]["max_score"]) == total + written
+    assert rows["alice"]["awaiting_grading"].endswith(f"{written:g} points: written_bessel, written_weight_scale, "
+                                                      "written_layernorm, written_ics")
     mistake = V.by_name(exchange_demo.MISTAKE)
     loss = points(mistake.notebook, mistake.fails)
     assert loss > 0

@@ -83,8 +83,10 @@ def _test_cell_streams(notebook):
 
 def test_warnings_from_student_code_never_reach_a_test_cells_stderr(graded, graded_course, tmp_path):
     # every function of every answer warns (UserWarning and NumPy RuntimeWarning): full marks
-    assert {v.notebook for v in V.WARNS} == set(graded["warns"])
-    for notebook, grades in graded["warns"].items():
+    warning = sorted({v.notebook for v in V.WARNS})  # the notebooks whose answers are functions
+    assert len(warning) == 6 and set(warning) <= set(graded["warns"])
+    for notebook in warning:
+        grades = graded["warns"][notebook]
         assert lost(grades) == set(), f"{notebook}: warnings cost {sorted(lost(grades))}"
         nb = nbformat.read(graded_course.autograded_dir("warns") / f"{notebook}.ipynb", as_version=4)
         streams = _test_cell_streams(nb)
