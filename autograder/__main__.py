@@ -36,6 +36,22 @@ def shard_from(args, environ=os.environ):
     return gradebook.parse_shard(f"{k}/{n}")
 
 
+def _term(args):
+    """The ``term.Term`` of --due, --late-policy, --extensions and --moodle-worksheet; None without --due (the
+    gradebook's stored one, if any, applies)."""
+    from .grading import term
+
+    if args.due is None:
+        if args.late_policy or args.extensions or args.moodle_worksheet:
+            raise term.TermError("--late-policy, --extensions and --moodle-worksheet need --due (the due date)")
+        return None
+    due = term.parse_time(args.due)
+    term.parse_policy(args.late_policy)
+    return term.Term(due, args.late_policy or "none",
+                     term.read_extensions(args.extensions, due) if args.extensions else {},
+                     term.read_moodle_times(args.moodle_worksheet, due.tzinfo) if args.moodle_worksheet else {})
+
+
 def _grade(parser, args):
     if not args.submissions.exists():
         parser.error(f"{args.submissions} does not exist")
@@ -49,7 +65,8 @@ def _grade(parser, args):
     settings = Settings(workers=args.workers, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                         memory_limit=args.memory_limit_mb << 20, db_url=args.db_url, sandbox=not args.no_sandbox)
     try:
-        grade_class(args.submissions, out, settings, shard=shard, only=args.student)
+        term = _term(args)
+        grade_class(args.submissions, out, settings, shard=shard, only=args.student, term=term)
     except (SandboxMissing, gradebook.OtherAssignment, ValueError) as err:
         print(f"python -m autograder grade: {err}", file=sys.stderr)
         return 2
@@ -137,6 +154,13 @@ def main(argv=None):
     g.add_argument("--student", action="append", default=None, metavar="ID",
                    help="grade only this student (repeat for several) into the class's existing output folder and "
                         "gradebook: the others' grades stay; grades.csv and the reports are rebuilt for everyone")
+    g.add_argument("--due", default=None, help="the due date, ISO 8601 with its offset, e.g. 2026-12-01T23:59+01:00; "
+                                               "kept in the gradebook for later runs")
+    g.add_argument("--late-policy", default=None, help="none (default), zero, or e.g. 10%%/day,max50%% (each started "
+                                                       "day late costs 10%% of the score, at most 50%%)")
+    g.add_argument("--extensions", type=Path, default=None, help="CSV: student and either due (ISO 8601) or hours")
+    g.add_argument("--moodle-worksheet", type=Path, default=None, help="Moodle's grading worksheet: the submission "
+                   "times (Last modified (submission)), read in the due date's time zone")
     g.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell")
     g.add_argument("--notebook-timeout", type=int, default=defaults.notebook_timeout, help="seconds per notebook")
     g.add_argument("--memory-limit-mb", type=int, default=defaults.memory_limit >> 20, help="memory per kernel")

@@ -126,6 +126,7 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandb
 
     from . import sandbox as sandboxes
     from .feedback import FeedbackExporter, GetGradesNamingAwaiting, HideHiddenTests
+    from .term import LatePolicy
     from .verdicts import ApplyVerdicts, VerdictExecute
 
     alembic_head_in_process()
@@ -153,6 +154,7 @@ def configure(c, root, db_url=None, ignore_warnings=True, cell_timeout=60, sandb
     c.OverwriteCells.add_missing_cells = True  # a deleted test cell is restored and graded
     c.GenerateFeedback.preprocessors = [GetGradesNamingAwaiting, HideHiddenTests, CSSHTMLHeaderPreprocessor]
     c.GenerateFeedback.exporter_class = FeedbackExporter
+    c.AssignLatePenalties.plugin_class = LatePolicy  # the due date and policy the gradebook stores (term.py)
     if verdicts:
         # hidden checks answered by a verdict server in this process; test cells need a recorded pass
         c.Autograde.autograde_preprocessors = [VerdictExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,

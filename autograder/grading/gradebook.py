@@ -32,6 +32,13 @@ RESULTS = sa.Table(
     sa.Column("sandboxed", sa.Boolean, nullable=False),        # False: graded with --no-sandbox
     sa.Column("graded_at", sa.Float, nullable=False),          # seconds since the epoch
 )
+TERM = sa.Table(
+    "batchnorm_term", METADATA,
+    sa.Column("name", sa.String(32), primary_key=True),      # "term": the one row
+    sa.Column("due", sa.Text, nullable=False),               # ISO 8601 with its offset, as the instructor gave it
+    sa.Column("policy", sa.String(64), nullable=False),      # "none", "zero", "10%/day,max50%", ...
+    sa.Column("extensions", sa.Text, nullable=False),        # JSON: {student: ISO 8601 due date}
+)
 SHARDS = sa.Table(
     "batchnorm_shards", METADATA,
     sa.Column("shard", sa.String(32), primary_key=True),  # "K/N"
@@ -67,11 +74,14 @@ class Result:
     shard: str = "1/1"                            # which shard graded the student ("K/N")
     sandboxed: bool = True                        # False: graded with --no-sandbox
     graded: frozenset = None                      # notebooks nbgrader graded (None: not known, every notebook)
+    seconds_late: float = 0.0                     # after the student's due date (extension included)
+    penalty: float = 0.0                          # the late penalty, in points (nbgrader's, summed over notebooks)
     by_hand: dict = field(default_factory=dict)   # (notebook, grade_id) -> AWAITING, BLANK or GRADED: written answers
 
     @property
     def total(self):
-        return sum(s for nb in self.scores.values() for s, _ in nb.values())
+        """The points, the late penalty taken off."""
+        return sum(s for nb in self.scores.values() for s, _ in nb.values()) - self.penalty
 
     @property
     def max_total(self):
@@ -282,6 +292,73 @@ def record(db_url, results):
     engine.dispose()
 
 
+def save_term(db_url, term):
+    """Store the class's due date, late policy and extensions (``term.Term``), and the due date in nbgrader's
+    assignment row (its ``duedate``, which nbgrader's lateness counts from)."""
+    from .term import naive_utc
+
+    row = dict(name="term", due=term.due.isoformat(), policy=term.policy,
+               extensions=json.dumps({s: d.isoformat() for s, d in sorted(term.extensions.items())}))
+    engine = _engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(TERM.delete())
+        conn.execute(TERM.insert().values(**row))
+    engine.dispose()
+    with nbgrader_gradebook(db_url) as gb:
+        gb.update_or_create_assignment(ASSIGNMENT, duedate=naive_utc(term.due))
+
+
+def load_term(db_url):
+    """The stored ``term.Term``, or None when the class has no due date."""
+    from .term import Term, parse_time
+
+    engine = _engine(db_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(TERM.select()).first()
+    except sa.exc.DBAPIError:  # no table yet
+        row = None
+    engine.dispose()
+    if row is None:
+        return None
+    return Term(parse_time(row.due), row.policy, {s: parse_time(d) for s, d in json.loads(row.extensions).items()})
+
+
+def grant_extensions(db_url, term, students):
+    """nbgrader's extension (``SubmittedAssignment.extension``) for each of ``students`` that ``term`` extends."""
+    with nbgrader_gradebook(db_url) as gb:
+        for student in students:
+            due = term.extensions.get(student)
+            if due is not None:
+                gb.update_or_create_student(student)
+                gb.update_or_create_submission(ASSIGNMENT, student, extension=due - term.due)
+
+
+def reapply_late_penalties(db_url, students=None):
+    """Each submitted notebook's late penalty computed again from its current score (manual grades included), with
+    the stored policy, as nbgrader's ``AssignLatePenalties`` computed it at autograde."""
+    from .term import penalty_fraction
+
+    term = load_term(db_url)
+    if term is None:
+        return
+    with nbgrader_gradebook(db_url) as gb:
+        for submission in gb.assignment_submissions(ASSIGNMENT):
+            if students is not None and submission.student.id not in students:
+                continue
+            fraction = penalty_fraction(term.policy, submission.total_seconds_late)
+            for nb in submission.notebooks:
+                nb.late_submission_penalty = round(nb.score * fraction, 2) if fraction else None
+        gb.db.commit()
+
+
+def lateness(db_url):
+    """{student: (seconds late, late penalty in points)} from nbgrader's tables."""
+    with nbgrader_gradebook(db_url) as gb:
+        return {s.student.id: (s.total_seconds_late, sum(nb.late_submission_penalty or 0 for nb in s.notebooks))
+                for s in gb.assignment_submissions(ASSIGNMENT)}
+
+
 def shard_started(db_url, shard, students, out):
     """Note that shard "K/N" began grading ``students`` students into ``out`` (replacing an earlier run's row)."""
     import socket
@@ -398,6 +475,7 @@ def load(db_url, students=None):
     maxima = points(db_url)
     written = {}
     got = scores(db_url, written)
+    late = lateness(db_url)
     engine = _engine(db_url)
     with engine.connect() as conn:
         query = RESULTS.select().order_by(RESULTS.c.student)
@@ -409,6 +487,7 @@ def load(db_url, students=None):
         result = Result(row.student, messages=[tuple(m) for m in json.loads(row.messages)],
                         lms=json.loads(row.lms), feedback=row.feedback, shard=row.shard, sandboxed=row.sandboxed,
                         graded=frozenset(mine), by_hand=written.get(row.student, {}))
+        result.seconds_late, result.penalty = late.get(row.student, (0.0, 0.0))
         for notebook, cells in maxima.items():
             cell_scores = mine.get(notebook, {})
             result.scores[notebook] = {g: (float(cell_scores.get(g, (0,))[0] or 0), m) for g, m in cells.items()}

@@ -207,6 +207,7 @@ def refresh(graded, students=()):
     from .pipeline import class_report
 
     root, db_url = graded_course(graded)
+    gradebook.reapply_late_penalties(db_url)  # a late penalty is a share of the score a person just changed
     results = class_report(db_url, Path(graded))
     return results, regenerate_feedback(root, students)
 

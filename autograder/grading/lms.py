@@ -46,6 +46,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from .report import awaiting_text
+from .term import lateness
 
 CANVAS_POINTS_POSSIBLE = "Points Possible"  # the label of Canvas's second row, after four spaces
 CANVAS_TEST_STUDENT = "Student, Test"       # Canvas's "student view" user: never graded, never reported
@@ -292,6 +293,8 @@ def export_moodle(results, worksheet_csv, out_csv):
             comment = (f"Autograded: {_number(r.total)} / {_number(r.max_total)} points"
                        + (f" ({_number(grade)} / {_number(out_of)} in Moodle)" if out_of != r.max_total else "")
                        + ". See the attached feedback file for each notebook.")
+            if r.seconds_late > 0:
+                comment += f" Submitted {lateness(r.seconds_late)} late: late penalty {_number(r.penalty)} points."
             if not r.complete:
                 comment += (f" Not complete: {awaiting_text(r)} await grading by hand; this grade leaves them out "
                             "until they are graded.")

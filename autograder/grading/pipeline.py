@@ -255,8 +255,27 @@ def source_points(folder):
     return out
 
 
+def _timestamp(student, term, messages):
+    """{"timestamp.txt": bytes} for nbgrader when the class has a due date and the submission's time is known; what
+    was found goes to ``messages`` (an unknown time needs a look: no penalty was applied)."""
+    from .term import Term, lateness, submission_time, utc_text
+
+    if term is None:  # no due date: nbgrader's own timestamp.txt (the exchange's) is kept, if it can be read
+        when, _ = submission_time(student, Term()) if "timestamp.txt" in student.files else (None, None)
+        return {"timestamp.txt": utc_text(when).encode()} if when else {}
+    when, how = submission_time(student, term)
+    if when is None:
+        messages.append(("error", f"the submission time is unknown ({how}): graded without a late penalty; check "
+                                  "when it was submitted"))
+        return {}
+    late = (when - term.due_of(student.id)).total_seconds()
+    if late > 0:
+        messages.append(("info", f"submitted {lateness(late)} after the due date ({how})"))
+    return {"timestamp.txt": utc_text(when).encode()}
+
+
 def grade_class(source, out_dir, settings=None, progress=True, timings=None, feedback=True, shard=(1, 1),
-                solutions=None, only=None):
+                solutions=None, only=None, term=None):
     """Grade every submission in ``source`` (folder or zip) into ``out_dir``; returns the Results of the students
     graded. grades.csv and the reports are then rebuilt from the gradebook: for the whole class (everyone it
     holds), or for a shard's students only.
@@ -268,6 +287,8 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
     solutions: the course's source folder (default: this repository's ``solutions/``).
     only: student ids: grade only them (regrading a few students into the class's gradebook); ValueError names any
     the submissions do not hold, before anything is graded.
+    term: the due date, late policy and extensions (``term.Term``), stored in the gradebook; None: the stored ones,
+    if any. With a due date, each submission's time is written to its ``timestamp.txt`` for nbgrader (``term.py``).
     """
     timings = {} if timings is None else timings
     from tqdm import tqdm
@@ -285,6 +306,11 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
     with gradebook.exclusive(db_url):  # shards sharing a gradebook set it up one after another
         course = gradebook.prepare(db_url, points, lambda: Course.create(root, db_url=db_url, solutions=solutions,
                                                                          cell_timeout=settings.cell_timeout))
+        if term is not None:
+            gradebook.save_term(db_url, term)
+    given, term = term, gradebook.load_term(db_url)
+    if term is not None and given is not None:
+        term.moodle_times = given.moodle_times  # this download's worksheet: not stored
     sources = {p.stem: nbformat.read(p, as_version=4) for p in sorted(course.source_dir.glob("*.ipynb"))}
 
     students = [s for s in intake.collect(source) if gradebook.shard_of(s.id, shard[1]) == shard[0]]
@@ -300,6 +326,8 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
     # a shard run again grades its students afresh, and keeps what a person gave them (manual scores, comments)
     kept = gradebook.marks(db_url, [s.id for s in students])
     gradebook.forget(db_url, [s.id for s in students])
+    if term is not None:
+        gradebook.grant_extensions(db_url, term, [s.id for s in students])
     results = {}
     tasks = []
     for student in students:
@@ -307,7 +335,7 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
         results[student.id] = Result(student.id, messages=list(student.messages), lms=dict(student.lms),
                                      shard=shard_name, sandboxed=settings.sandbox)
         if student.notebooks:
-            course.submit(student.id, student.notebooks)
+            course.submit(student.id, student.notebooks, _timestamp(student, term, results[student.id].messages))
             tasks.append(("autograde", student.id, list(student.notebooks)))
 
     count = sum(len(t[2]) for t in tasks)
@@ -327,6 +355,8 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
         bar.close()
         for student, messages in gradebook.restore(db_url, kept).items():  # before the feedback pages show them
             results[student].messages += messages
+        if term is not None:  # a manual score kept changes a notebook's score, so its penalty
+            gradebook.reapply_late_penalties(db_url, {s.id for s in students})
         if wanted:
             started = time.monotonic()
             bar = tqdm(total=len(wanted), desc="feedback", unit="student", disable=not progress, file=sys.stderr)
@@ -360,17 +390,20 @@ def write_outputs(out_dir, results, points, sandboxed=True, shards=None):
     shards: the gradebook's shard rows (``gradebook.shards``), for a report of a sharded class.
     """
     from .report import awaiting_text, html_report, spreadsheet_cell, text_report
+    from .term import lateness
     notebooks = list(points)
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "grades.csv", "w", newline="") as f:
         w = csv.writer(f)
         # awaiting_grading: the written answers no one has graded yet; score leaves them out until they are
-        w.writerow(["student", *notebooks, "score", "max_score", "awaiting_grading", "needs_look", "lms", "lms_id",
-                    "shard", "feedback", "messages"])
+        # score: the points, the late penalty (late_penalty, in points) taken off; late: after the due date
+        w.writerow(["student", *notebooks, "score", "max_score", "late", "late_penalty", "awaiting_grading",
+                    "needs_look", "lms", "lms_id", "shard", "feedback", "messages"])
         for r in results:
             w.writerow([spreadsheet_cell(r.student),
                         *(f"{sum(s for s, _ in r.scores[n].values()):g}" for n in notebooks),
-                        f"{r.total:g}", f"{r.max_total:g}", awaiting_text(r), "yes" if r.needs_look else "no",
+                        f"{r.total:g}", f"{r.max_total:g}", lateness(r.seconds_late), f"{r.penalty:g}",
+                        awaiting_text(r), "yes" if r.needs_look else "no",
                         *map(spreadsheet_cell, (r.lms.get("lms", ""), r.lms.get("id", ""), r.shard, r.feedback or "",
                                                 " | ".join(text for _, text in r.messages)))])
     warning = None if sandboxed else NO_SANDBOX_WARNING

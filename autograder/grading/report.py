@@ -68,6 +68,19 @@ def awaiting_lines(results, points):
     return lines
 
 
+def late_lines(results):
+    """The report's lines on late work: who was late, by how much, and the penalty; [] if no one was."""
+    from .term import lateness
+
+    late = [r for r in results if r.seconds_late > 0]
+    if not late:
+        return []
+    lines = [f"late submissions: {len(late)}, late penalties {sum(r.penalty for r in late):g} points in all "
+             "(totals above are after the penalty)"]
+    lines += [f"  {r.student}: {lateness(r.seconds_late)} late, penalty {r.penalty:g}" for r in late]
+    return lines
+
+
 def awaiting_text(result):
     """"" or what of ``result`` awaits grading by hand, for a spreadsheet cell or an LMS comment."""
     waiting = result.awaiting
@@ -134,6 +147,8 @@ def text_report(results, points, warning=None, shards=None):
              f"min {s['min']:g}, max {s['max']:g} (out of {s['out_of']:g})"]
     written = awaiting_lines(results, points)
     lines += [""] + written if written else []
+    late = late_lines(results)
+    lines += [""] + late if late else []
     lines += ["", "score distribution:"]
     out_of = s["out_of"] or 1
     bins = [0] * 10
@@ -205,7 +220,8 @@ td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}.look{background:#ff
 <li{% if problem %} style="color:#b00;font-weight:bold"{% endif %}>{{ line }}</li>{% endfor %}</ul>{% endif %}
 <p>{{ s.count }} submissions: mean {{ "%.1f"|format(s.mean) }}, median {{ num(s.median) }}, min {{ num(s.min) }},
 max {{ num(s.max) }} (out of {{ num(s.out_of) }}).</p>
-{% if written %}<p>{{ written[0] }}</p><ul>{% for line in written[1:] %}<li>{{ line.strip() }}</li>{% endfor %}</ul>
+{% if late %}<p>{{ late[0] }}</p><ul>{% for line in late[1:] %}<li>{{ line.strip() }}</li>{% endfor %}</ul>
+{% endif %}{% if written %}<p>{{ written[0] }}</p><ul>{% for line in written[1:] %}<li>{{ line.strip() }}</li>{% endfor %}</ul>
 {% endif %}<img alt="score distribution" src="data:image/png;base64,{{ hist }}">
 <h2>Needs an instructor's look ({{ look|length }})</h2>
 <ul>{% for r in look %}<li><b>{{ r.student }}</b> ({{ num(r.total) }}/{{ num(r.max_total) }})<ul>
@@ -229,4 +245,5 @@ def html_report(results, points, warning=None, shards=None):
     return TEMPLATE.render(warning=warning, status=shard_status(results, shards), s=summary(results), hist=hist,
                            rates=rates, results=results, plain=plain, num=lambda v: f"{v:g}",
                            look=[r for r in results if r.needs_look], notebooks=list(points),
-                           written=awaiting_lines(results, points), awaiting=awaiting_text)
+                           written=awaiting_lines(results, points), awaiting=awaiting_text,
+                           late=late_lines(results))
