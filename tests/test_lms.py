@@ -414,6 +414,8 @@ def test_a_total_with_written_answers_awaiting_grading_is_never_a_silent_zero(tm
     assert "2 submission(s) have answers awaiting grading" in text
     assert "written_x (02_forward, 2 points): 2 awaiting grading, 1 graded, 0 left blank (0 points)" in text
     assert "written_y (02_forward, 2 points): 1 awaiting grading, 0 graded, 2 left blank (0 points)" in text
+    failed = text.split("tests the class failed most")[1].split("needs an")[0]
+    assert "written_" not in failed  # graded by hand: counted on their own, never as failed tests
     html = (tmp_path / "out" / "report.html").read_text()
     assert "awaiting grading by hand" in html and "4 points: written_x, written_y" in html
 

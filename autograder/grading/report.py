@@ -21,12 +21,16 @@ def spreadsheet_cell(text):
 
 
 def pass_rates(results, points):
-    """[(notebook, grade_id, passed, total)], lowest pass rate first; ``total`` counts the submissions that had the
-    notebook graded (one that was missing or unreadable is a message of its own, not a failed test)."""
+    """[(notebook, grade_id, passed, total)] of the auto-graded cells, lowest pass rate first; ``total`` counts the
+    submissions that had the notebook graded (one that was missing or unreadable is a message of its own, not a
+    failed test)."""
     rows = []
+    written = {key for r in results for key in r.by_hand}  # graded by hand: reported on their own (awaiting_lines)
     for notebook, cells in points.items():
         takers = [r for r in results if r.graded is None or notebook in r.graded]
         for gid, max_points in cells.items():
+            if (notebook, gid) in written:
+                continue
             passed = sum(1 for r in takers if r.scores[notebook][gid][0] >= max_points)
             rows.append((notebook, gid, passed, len(takers)))
     return sorted(rows, key=lambda row: (row[2] / max(row[3], 1), row[0], row[1]))
