@@ -137,6 +137,13 @@ def saved(page, kind, action):
 def test_grading_by_hand_in_the_formgrader_reaches_feedback_and_canvas(browser, formgrader, graded, tmp_path):
     url = formgrader
     _, db_url = graded_course(graded)
+    # the server shows the class's notebooks and runs none of them: no kernel starts
+    base, token = url.split("/formgrader")[0], url.split("token=")[1]
+    refused = urllib.request.Request(f"{base}/api/kernels?token={token}", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as no_kernel:
+        urllib.request.urlopen(refused, timeout=10)
+    assert no_kernel.value.code == 403
     before = result_of(db_url, STUDENT)
     other = result_of(db_url, OTHER)
     assert before.awaiting == [(NOTEBOOK, WRITTEN, WRITTEN_POINTS)] and not before.complete

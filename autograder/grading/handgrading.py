@@ -155,14 +155,36 @@ def free_port():
         return s.getsockname()[1]
 
 
+def _no_kernels():
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+    from tornado import web
+
+    class NoKernels(AsyncMappingKernelManager):
+        """The formgrader's kernel manager: it starts no kernel (a student's notebook is shown, never run)."""
+
+        async def start_kernel(self, *args, **kwargs):
+            raise web.HTTPError(403, "the formgrader runs no kernel: grade from the autograded notebooks")
+
+    return NoKernels
+
+
+def __getattr__(name):  # NoKernels, made on first use: only the formgrader's server imports jupyter_server
+    if name == "NoKernels":
+        return _no_kernels()
+    raise AttributeError(name)
+
+
 def formgrader_command(root, port, token):
     """The command that serves nbgrader's formgrader for the course at ``root`` on loopback only.
 
-    The server opens no notebook with a kernel of the class's code: the formgrader shows the autograded notebooks
-    as HTML; its terminals are off."""
+    The formgrader shows the autograded notebooks as HTML; the server starts no kernel (none is allowed) and no
+    terminal, so nothing of the class's code runs outside the sandbox."""
     return [sys.executable, "-m", "jupyter", "server", "--no-browser", f"--ServerApp.root_dir={root}",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={token}", "--ServerApp.terminals_enabled=False",
+            # no kernel can start: the formgrader shows the class's notebooks, nothing runs their code outside the
+            # sandbox
+            f"--ServerApp.kernel_manager_class={__name__}.NoKernels",
             "--ServerApp.jpserver_extensions={'nbgrader.server_extensions.formgrader': True}"] \
         + (["--allow-root"] if os.geteuid() == 0 else [])
 
