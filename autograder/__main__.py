@@ -85,10 +85,10 @@ def _report(parser, args):
     return 0 if results else 1
 
 
-def _refreshed(graded, students):
+def _refreshed(graded, students, db_url=None):
     from .grading import handgrading
 
-    results, failed = handgrading.refresh(graded, students)
+    results, failed = handgrading.refresh(graded, students, db_url)
     print(f"grades.csv, report.txt and report.html rebuilt from the gradebook in {graded} ({len(results)} students); "
           f"feedback pages made again for {len(students) - len(failed)} student(s)")
     for student, error in failed:
@@ -102,7 +102,7 @@ def _formgrade(parser, args):
     from .grading import handgrading
 
     try:
-        root, db_url = handgrading.graded_course(args.graded)
+        root, db_url = handgrading.graded_course(args.graded, args.db_url)
     except FileNotFoundError as err:
         parser.error(str(err))
     proc, url = handgrading.start_formgrader(root, args.port)
@@ -116,20 +116,20 @@ def _formgrade(parser, args):
               f"{proc.log_path.read_text()[-2000:]}", file=sys.stderr)
     except KeyboardInterrupt:
         handgrading.stop_formgrader(proc)
-    return _refreshed(args.graded, handgrading.marked_students(db_url))
+    return _refreshed(args.graded, handgrading.marked_students(db_url), args.db_url)
 
 
 def _override(parser, args):
     from .grading import handgrading
 
     try:
-        root, db_url = handgrading.graded_course(args.graded)
+        root, db_url = handgrading.graded_course(args.graded, args.db_url)
         changed = handgrading.apply_overrides(db_url, handgrading.read_overrides(args.overrides))
     except (FileNotFoundError, handgrading.OverrideError) as err:
         print(f"python -m autograder override: {err}", file=sys.stderr)
         return 2
     print(f"{len(changed)} student(s) changed: {', '.join(changed)}")
-    return _refreshed(args.graded, changed)
+    return _refreshed(args.graded, changed, args.db_url)
 
 
 def main(argv=None):
@@ -177,6 +177,8 @@ def main(argv=None):
                                          "written answers by hand, adjust scores, comment")
     f.add_argument("--graded", type=Path, default=Path("build/grading"), help="the output folder of `grade` "
                                                                               "(default build/grading)")
+    f.add_argument("--db-url", default=None, help="the class's gradebook, when it was graded with --db-url "
+                                                    "(the outputs are rebuilt in --graded)")
     f.add_argument("--port", type=int, default=None, help="the port on 127.0.0.1 (default: a free one)")
     f.set_defaults(func=lambda a: _formgrade(f, a))
     o = sub.add_parser("override", help="manual scores and comments from a CSV file (student, grade_id, points, "
@@ -184,6 +186,8 @@ def main(argv=None):
     o.add_argument("overrides", type=Path, help="CSV with the columns student, grade_id, points, comment")
     o.add_argument("--graded", type=Path, default=Path("build/grading"), help="the output folder of `grade` "
                                                                               "(default build/grading)")
+    o.add_argument("--db-url", default=None, help="the class's gradebook, when it was graded with --db-url "
+                                                    "(the outputs are rebuilt in --graded)")
     o.set_defaults(func=lambda a: _override(o, a))
     lms.add_commands(sub)
     args = parser.parse_args(argv)

@@ -125,14 +125,17 @@ def apply_overrides(db_url, overrides):
     return sorted({o.student for o, _, _ in changes})
 
 
-def graded_course(graded):
-    """(course root, gradebook URL) of a ``grade --out`` folder."""
+def graded_course(graded, db_url=None):
+    """(course root, gradebook URL) of a ``grade --out`` folder; ``db_url``: its gradebook when it is not the
+    folder's own SQLite one (a class graded with --db-url)."""
     from .pipeline import sqlite_url
 
     root = Path(graded).resolve() / "course"
+    if db_url:
+        return root, db_url
     if not (root / "build" / "gradebook.db").exists():
         raise FileNotFoundError(f"{graded} is not a graded class: {root / 'build' / 'gradebook.db'} is missing "
-                                "(give the --out folder of `grade`, or --db-url)")
+                                "(give the --out folder of `grade`, and --db-url if it was graded into one)")
     return root, sqlite_url(root)
 
 
@@ -222,13 +225,14 @@ def stop_formgrader(proc):
         proc.wait()
 
 
-def refresh(graded, students=()):
+def refresh(graded, students=(), db_url=None):
     """After grading by hand: grades.csv and the reports of the ``grade --out`` folder ``graded`` rebuilt from the
-    gradebook for the whole class, and the feedback pages of ``students`` made again. Returns the class's results
-    and [(student, error)] of the pages that could not be made."""
+    gradebook for the whole class, and the feedback pages of ``students`` made again (those whose notebooks this
+    folder holds). Returns the class's results and [(student, error)] of the pages that could not be made."""
     from .pipeline import class_report
 
-    root, db_url = graded_course(graded)
+    root, db_url = graded_course(graded, db_url)
+    students = [s for s in students if (root / "build" / "autograded" / s).is_dir()]
     gradebook.reapply_late_penalties(db_url)  # a late penalty is a share of the score a person just changed
     results = class_report(db_url, Path(graded))
     return results, regenerate_feedback(root, students)
