@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 from .samples import sample
 from .samples import variants as V
 from .client import IN_PROCESS_ENV
 from .grading import sandbox
 from .grading.course import ASSIGNMENT, ROOT, Course
+from .grading.notebooks import execute
 from .grading.pipeline import Settings, grade_class
 
 
@@ -32,7 +32,7 @@ def time_notebooks(folder):
     for path in sorted(Path(folder).glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(folder)}}).execute()
+        execute(nb, folder)
         times[path.stem] = time.perf_counter() - start
     return times
 

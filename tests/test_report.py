@@ -63,3 +63,24 @@ def test_the_report_lists_only_failed_tests_counts_only_submitted_notebooks_and_
     write_outputs(tmp_path, results, points)
     failed = (tmp_path / "report.txt").read_text().split("tests the class failed most")[1].split("needs an")[0]
     assert "  0/1   c  (02_forward)" in failed and " a " not in failed, failed
+
+
+def test_a_cell_that_floods_its_output_until_the_time_limit_is_named_as_flooding(tmp_path):
+    import nbformat
+
+    from autograder.grading.pipeline import _notebook_messages
+
+    def timed_out(printed):
+        cell = nbformat.v4.new_code_cell("while True: print(1)", metadata={"nbgrader": {"grade_id": "ex_loop"}})
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed),
+                        nbformat.v4.new_output("error", ename="CellTimeoutError", evalue="", traceback=[])]
+        path = tmp_path / "nb.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+        return _notebook_messages(path, "01_axis_means_keepdims.ipynb")
+
+    flooded = timed_out("1\n1\n... Output truncated ...\n1\n")
+    assert len(flooded) == 1 and flooded[0][0] == "error"
+    assert "ran past the per-cell time limit while printing without end (its output was truncated" in flooded[0][1]
+    looping = timed_out("")
+    assert looping == [("error", "01_axis_means_keepdims.ipynb: cell 'ex_loop' ran past the per-cell time limit (an "
+                                 "infinite loop?)")]

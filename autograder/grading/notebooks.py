@@ -1,4 +1,5 @@
 """Reading the assignment's notebooks: cells by role, solution code, hidden tests."""
+import os
 import re
 from pathlib import Path
 
@@ -35,3 +36,23 @@ def is_graded(cell):
 def solution_code(source):
     """Source of a solution cell without the BEGIN/END SOLUTION marker lines."""
     return "\n".join(line for line in source.splitlines() if line.strip() not in (BEGIN, END))
+
+
+def execute(nb, folder, timeout=120, allow_errors=False):
+    """Run every cell of ``nb`` (changed in place, and returned) in a fresh kernel of this environment, in
+    ``folder``. The kernel talks over Unix sockets in a scratch folder: no TCP port, and no warning about one."""
+    from jupyter_client import KernelManager
+    from nbclient import NotebookClient
+
+    from . import scratch
+
+    run = scratch.make("exec")
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(run, "ipc"))
+    try:
+        NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors,
+                       resources={"metadata": {"path": str(folder)}}).execute()
+    finally:
+        if km.has_kernel:  # a kernel manager given to nbclient is the caller's to stop
+            km.shutdown_kernel(now=True)
+        scratch.remove(run)
+    return nb

@@ -232,13 +232,17 @@ def _notebook_messages(path, notebook):
         out.append(("error", f"{notebook}: the kernel died while {first[KERNEL_DIED]} ran (os._exit, a crash, or out "
                              "of memory); that cell and the graded cells after it scored 0"))
     if "CellTimeoutError" in names:
-        out.append(("error", f"{notebook}: {first['CellTimeoutError']} ran past the per-cell time limit (an infinite "
-                             "loop?)"))
+        stuck = next(c for c in nb.cells if any(o.get("ename") == "CellTimeoutError" for o in c.get("outputs", [])))
+        flooded = any("Output truncated" in o.get("text", "") for o in stuck.get("outputs", []))
+        why = (" while printing without end (its output was truncated to nbgrader's limit)" if flooded else
+               " (an infinite loop?)")
+        out.append(("error", f"{notebook}: {first['CellTimeoutError']} ran past the per-cell time limit{why}"))
     if "MemoryError" in names:
         out.append(("error", f"{notebook}: a cell ran out of memory (the kernel's limit)"))
     if "SystemExit" in names:
         out.append(("error", f"{notebook}: the notebook calls sys.exit()"))
-    if any("Output truncated" in o.get("text", "") for c in nb.cells for o in c.get("outputs", [])):
+    if "CellTimeoutError" not in names and \
+            any("Output truncated" in o.get("text", "") for c in nb.cells for o in c.get("outputs", [])):
         out.append(("info", f"{notebook}: a cell printed more than nbgrader keeps; its output was truncated"))
     return out
 

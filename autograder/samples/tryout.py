@@ -10,10 +10,9 @@ import argparse
 import sys
 
 import nbformat
-from nbclient import NotebookClient
 
 from ..grading.course import ASSIGNMENT, ROOT
-from ..grading.notebooks import grade_id, is_answer, solution_code
+from ..grading.notebooks import execute, grade_id, is_answer, solution_code
 from . import variants as V
 
 SOURCE = ROOT / "solutions" / ASSIGNMENT
@@ -32,7 +31,7 @@ def failed_cells(notebook, variant=None):
             cell.source = every.apply(code) if every else code
     if changes:
         raise KeyError(f"{variant.name} changes unknown answer cells: {sorted(changes)}")
-    NotebookClient(nb, timeout=120, allow_errors=True, resources={"metadata": {"path": str(SOURCE)}}).execute()
+    execute(nb, SOURCE, allow_errors=True)
     failed = {}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
