@@ -106,13 +106,23 @@ def test_a_term_late_work_extensions_and_unknown_times_from_every_source(tmp_pat
     assert (rows["threedays"]["late"], rows["threedays"]["late_penalty"], rows["threedays"]["score"]) == \
         ("3 d", "3.4", "13.6")
     assert rows["ontime"]["late"] == "" and rows["ontime"]["late_penalty"] == "0"
+    page = (out / "course" / "build" / "feedback" / "hourlate" / "batchnorm" / f"{NOTEBOOK}.html").read_text()
+    assert "Late submission penalty (Score: -1.7)" in page  # nbgrader's feedback page shows its penalty
     report = (out / "report.txt").read_text()
+
     assert "late submissions: 4, late penalties" in report and "threedays: 3 d late, penalty 3.4" in report
 
     moodle = lms.export_moodle(list(results.values()), worksheet, tmp_path / "moodle.csv")
     assert moodle.filled == [("Ada Lovelace", "15.30")]
     comment = lms._Table.read(tmp_path / "moodle.csv").rows[1][-1]
     assert "Submitted 2 h late: late penalty 1.7 points." in comment
+
+    from test_lms import CANVAS_HEADER, canvas_gradebook
+    gradebook_csv = canvas_gradebook(tmp_path / "canvas.csv", CANVAS_HEADER[:5] + ["Batch Norm (1)"],
+                                     [["    Points Possible", "", "", "", "", "140"],
+                                      ["Smith, John", "12345", "", "", "", ""], ["Doe, Jane", "222", "", "", "", ""]])
+    canvas = lms.export_canvas(list(results.values()), gradebook_csv, tmp_path / "canvas_import.csv")
+    assert canvas.filled == [("Smith, John", "15.3"), ("Doe, Jane", "17")]  # the LATE one after its penalty
 
     # the term is the gradebook's: regrading one student later, without --due, applies the same due date and policy
     assert main(["grade", str(download), "--out", str(out), "--student", "threedays", "--no-sandbox"]) == 0
