@@ -32,6 +32,11 @@ RESULTS = sa.Table(
     sa.Column("sandboxed", sa.Boolean, nullable=False),        # False: graded with --no-sandbox
     sa.Column("graded_at", sa.Float, nullable=False),          # seconds since the epoch
 )
+HANDED_IN = sa.Table(
+    "batchnorm_handed_in", METADATA,  # the notebooks intake found in a student's submission (nbgrader scores the
+    sa.Column("student", sa.String(128), primary_key=True),  # others 0, like a notebook it graded at 0)
+    sa.Column("notebook", sa.String(128), primary_key=True),
+)
 TERM = sa.Table(
     "batchnorm_term", METADATA,
     sa.Column("name", sa.String(32), primary_key=True),      # "term": the one row
@@ -73,7 +78,7 @@ class Result:
     feedback: str = None                          # folder of the student's feedback pages, or None
     shard: str = "1/1"                            # which shard graded the student ("K/N")
     sandboxed: bool = True                        # False: graded with --no-sandbox
-    graded: frozenset = None                      # notebooks nbgrader graded (None: not known, every notebook)
+    graded: frozenset = None                      # notebooks handed in and graded (None: not known, every notebook)
     seconds_late: float = 0.0                     # after the student's due date (extension included)
     penalty: float = 0.0                          # the late penalty, in points (nbgrader's, summed over notebooks)
     by_hand: dict = field(default_factory=dict)   # (notebook, grade_id) -> AWAITING, BLANK or GRADED: written answers
@@ -289,6 +294,9 @@ def record(db_url, results):
         with engine.begin() as conn:
             conn.execute(RESULTS.delete().where(RESULTS.c.student == result.student))
             conn.execute(RESULTS.insert().values(**row))
+            conn.execute(HANDED_IN.delete().where(HANDED_IN.c.student == result.student))
+            for notebook in sorted(result.graded or ()):
+                conn.execute(HANDED_IN.insert().values(student=result.student, notebook=notebook))
     engine.dispose()
 
 
@@ -480,13 +488,18 @@ def load(db_url, students=None):
     with engine.connect() as conn:
         query = RESULTS.select().order_by(RESULTS.c.student)
         rows = [r for r in conn.execute(query) if students is None or r.student in students]
+        handed_in = {}
+        for r in conn.execute(HANDED_IN.select()):
+            handed_in.setdefault(r.student, set()).add(r.notebook)
     engine.dispose()
     results = []
     for row in rows:
         mine = got.get(row.student, {})
         result = Result(row.student, messages=[tuple(m) for m in json.loads(row.messages)],
                         lms=json.loads(row.lms), feedback=row.feedback, shard=row.shard, sandboxed=row.sandboxed,
-                        graded=frozenset(mine), by_hand=written.get(row.student, {}))
+                        graded=frozenset(handed_in.get(row.student, ())),
+                        by_hand={key: state for key, state in written.get(row.student, {}).items()
+                                 if key[0] in handed_in.get(row.student, ())})
         result.seconds_late, result.penalty = late.get(row.student, (0.0, 0.0))
         for notebook, cells in maxima.items():
             cell_scores = mine.get(notebook, {})

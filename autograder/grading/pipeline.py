@@ -337,7 +337,7 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
     for student in students:
         intake.prepare(student, sources)
         results[student.id] = Result(student.id, messages=list(student.messages), lms=dict(student.lms),
-                                     shard=shard_name, sandboxed=settings.sandbox)
+                                     shard=shard_name, sandboxed=settings.sandbox, graded=frozenset(student.notebooks))
         if student.notebooks:
             course.submit(student.id, student.notebooks, _timestamp(student, term, results[student.id].messages))
             tasks.append(("autograde", student.id, list(student.notebooks)))
