@@ -74,15 +74,19 @@ def test_a_term_late_work_extensions_and_unknown_times_from_every_source(tmp_pat
         (folder / "timestamp.txt").write_text(term.utc_text(when))
     (download / "smithjohn_LATE_12345_6789012_batchnorm.zip").write_bytes(zipped({f"{NOTEBOOK}.ipynb": solved}))
     (download / "doejane_222_333_batchnorm.zip").write_bytes(zipped({f"{NOTEBOOK}.ipynb": solved}))
-    ada = download / "Ada Lovelace_4242_assignsubmission_file_"
-    ada.mkdir()
-    (ada / f"{NOTEBOOK}.ipynb").write_bytes(solved)
+    moodle = {"4242": ("Ada Lovelace", "Wednesday, 2 December 2026, 1:59 AM"),       # 2 h late
+              "4243": ("Bea Bell", "Friday, 4 December 2026, 11:00 PM"),           # 3 days late: capped
+              "4244": ("Cy Cole", "Thursday, 3 December 2026, 5:59 AM"),           # 30 h late, 48 h extension
+              "4245": ("Di Dorn", "Tuesday, 1 December 2026, 11:00 PM")}           # on time
+    for pid, (name, _) in moodle.items():
+        folder = download / f"{name}_{pid}_assignsubmission_file_"
+        folder.mkdir()
+        (folder / f"{NOTEBOOK}.ipynb").write_bytes(solved)
     (download / "zed").mkdir()  # a folder per student with no time at all
     (download / "zed" / f"{NOTEBOOK}.ipynb").write_bytes(solved)
-    worksheet = moodle_worksheet(tmp_path / "worksheet.csv", {"4242": ("Ada Lovelace", "Wednesday, 2 December 2026, "
-                                                                                      "1:59 AM")})  # 2 h late
+    worksheet = moodle_worksheet(tmp_path / "worksheet.csv", moodle)
     extensions = tmp_path / "extensions.csv"
-    extensions.write_text("student,hours\neve,48\n")
+    extensions.write_text("student,hours\neve,48\ncy-cole-4244,48\n")
     out = tmp_path / "graded"
     args = ["grade", str(download), "--out", str(out), "--due", DUE, "--late-policy", "10%/day,max20%",
             "--extensions", str(extensions), "--moodle-worksheet", str(worksheet), "--workers", "2",
@@ -91,7 +95,8 @@ def test_a_term_late_work_extensions_and_unknown_times_from_every_source(tmp_pat
     db_url = sqlite_url(out / "course")
     results = {r.student: r for r in gradebook.load(db_url)[0]}
     fraction = {"ontime": 0, "hourlate": 0.1, "threedays": 0.2, "eve": 0, "smithjohn-12345": 0.1,
-                "doejane-222": 0, "ada-lovelace-4242": 0.1, "zed": 0}
+                "doejane-222": 0, "ada-lovelace-4242": 0.1, "bea-bell-4243": 0.2, "cy-cole-4244": 0,
+                "di-dorn-4245": 0, "zed": 0}
     assert {s: r.penalty for s, r in results.items()} == {s: round(POINTS * f, 2) for s, f in fraction.items()}
     assert {s: r.total for s, r in results.items()} == {s: POINTS - round(POINTS * f, 2) for s, f in fraction.items()}
     assert results["hourlate"].seconds_late == 3600 and results["threedays"].seconds_late == 3 * 86400
@@ -110,10 +115,11 @@ def test_a_term_late_work_extensions_and_unknown_times_from_every_source(tmp_pat
     assert "Late submission penalty (Score: -1.7)" in page  # nbgrader's feedback page shows its penalty
     report = (out / "report.txt").read_text()
 
-    assert "late submissions: 4, late penalties" in report and "threedays: 3 d late, penalty 3.4" in report
+    assert "late submissions: 5, late penalties" in report and "threedays: 3 d late, penalty 3.4" in report
 
-    moodle = lms.export_moodle(list(results.values()), worksheet, tmp_path / "moodle.csv")
-    assert moodle.filled == [("Ada Lovelace", "15.30")]
+    moodle_report = lms.export_moodle(list(results.values()), worksheet, tmp_path / "moodle.csv")
+    assert dict(moodle_report.filled) == {"Ada Lovelace": "15.30", "Bea Bell": "13.60", "Cy Cole": "17.00",
+                                   "Di Dorn": "17.00"}
     comment = lms._Table.read(tmp_path / "moodle.csv").rows[1][-1]
     assert "Submitted 2 h late: late penalty 1.7 points." in comment
 
