@@ -255,7 +255,7 @@ def test_moodle_export(tmp_path, maximum, grade):
         assert [c for j, c in enumerate(new) if j not in (grade_col, comment_col)] == \
             [c for j, c in enumerate(old) if j not in (grade_col, comment_col)]
     assert out[1][grade_col] == grade and out[2][grade_col] == "0.00"
-    assert "60 / 120" in out[1][comment_col] and "feedback file" in out[1][comment_col]
+    assert "60 / 120" in out[1][comment_col] and "00_summary.html" in out[1][comment_col]
     assert "No submission" in out[2][comment_col]
     assert report.no_submission == ["Grace Hopper"]
     assert sorted(s for s, _ in report.unmatched) == ["alan-turing-9999", "smithjohn-12345"]

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import psutil
@@ -502,3 +503,26 @@ def test_intake_reads_nbgrader_trees_and_lms_downloads(small_class, tmp_path):
     for folder in (root, root / "build", tree, lms):
         found = {s.id: s.files for s in collect(folder)}
         assert found == small_class, folder
+
+
+def test_each_student_has_one_page_first_with_the_total_each_notebook_and_what_intake_saw_in_their_words(
+        class_results, packed):
+    from autograder.grading.feedback import SUMMARY_PAGE
+
+    def page(student):
+        return (Path(class_results[student].feedback) / SUMMARY_PAGE).read_text()
+
+    missing, _ = student_with(packed, "missing-notebook")
+    r = class_results[missing]
+    text = page(missing)
+    assert sorted(p.name for p in Path(r.feedback).glob("*.html"))[0] == SUMMARY_PAGE
+    assert f"Total: {r.total:g} of {r.max_total:g} points" in text
+    assert "05_batchnorm_in_a_network.ipynb was not in your submission: 0 of 19 points." in text
+    assert "you edited the test cell" in page("tampered") and "the original test was put back" in page("tampered")
+    solved = page(SOLVED)
+    assert "Not complete yet: 4 written answer(s), 7" in solved and "About your submission" not in solved
+    for student in [missing, "tampered", SOLVED]:  # nothing hidden, nothing of another student
+        text = page(student)
+        assert "HIDDEN TESTS" not in text and "check(" not in text and "autograder" not in text
+        others = [s for s in class_results if not s.startswith("_") and s != student and "-" in s]
+        assert not [s for s in others if s in text], student

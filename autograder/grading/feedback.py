@@ -1,6 +1,7 @@
 """What students see in feedback: results and failure messages, not the hidden tests."""
 import json
 import re
+from pathlib import Path
 
 from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
@@ -128,3 +129,89 @@ def _with_alt(markup):
     if (tag or "").lower() != "img" or any(name.lower() == "alt" for name in re.findall(_ATTRIBUTE, attributes)):
         return markup.group(0)
     return f'<{tag} alt="{NO_ALT}"{attributes}'
+
+
+# --- the student's own page: what intake saw, the total, each notebook --------------------------------------------
+
+SUMMARY_PAGE = "00_summary.html"  # in the student's feedback folder; sorts first among the notebooks' pages
+
+# (pattern of an instructor's message, what the student reads); a message no pattern matches is not shown to them
+FOR_THE_STUDENT = [
+    (r"^(?P<nb>\S+\.ipynb) is missing; scored 0$", "{nb} was not in your submission: 0 of {points} points."),
+    (r"^(?P<nb>\S+\.ipynb): the locked test cell (?P<cell>\S+) was edited; graded with the original$",
+     "{nb}: you edited the test cell {cell}; the original test was put back and graded your code."),
+    (r"^(?P<nb>\S+\.ipynb): test cells (?P<cells>.+) were deleted; restored and graded$",
+     "{nb}: you deleted the test cells {cells}; they were put back and graded your code."),
+    (r"^(?P<file>.+) was renamed; graded as (?P<nb>\S+\.ipynb)$", "{file} was graded as {nb} (it had another name)."),
+    (r"^(?P<file>.+) is not valid notebook JSON .*; scored 0$",
+     "{file} could not be read as a notebook (a damaged file?): it scored 0."),
+    (r"^(?P<file>.+) has no nbgrader metadata .*$",
+     "{file} has lost the notebook's grading information (its cells copied into a new notebook?): it scored 0. "
+     "Work in the notebook as it was handed out."),
+    (r"^(?P<file>.+) is not a valid zip archive$", "{file} is not a zip archive that can be opened."),
+    (r"^(?P<file>.+) is an empty archive$", "{file} is an empty archive."),
+    (r"^(?P<nb>\S+\.ipynb): (?P<cell>.+) ran past the per-cell time limit.*$",
+     "{nb}: {cell} ran longer than the time limit for one cell and was stopped."),
+    (r"^(?P<nb>\S+\.ipynb): ran past the whole-notebook limit.*$",
+     "{nb}: the notebook ran longer than the time limit and scored 0."),
+    (r"^(?P<nb>\S+\.ipynb): the kernel died.*$", "{nb}: Python stopped while your notebook ran (os._exit, a crash or "
+                                                 "too much memory); the tests it did not reach scored 0."),
+    (r"^(?P<nb>\S+\.ipynb): a cell ran out of memory.*$", "{nb}: a cell used more memory than allowed."),
+    (r"^(?P<nb>\S+\.ipynb): the notebook calls sys.exit\(\)$", "{nb}: the notebook calls sys.exit()."),
+    (r"^submitted (?P<late>.+) after the due date .*$", "Submitted {late} after the due date."),
+]
+
+
+def for_the_student(text, points):
+    """What a student reads of one of their grading messages, or None (instructor-only)."""
+    for pattern, words in FOR_THE_STUDENT:
+        match = re.match(pattern, text, re.S)
+        if match:
+            found = match.groupdict()
+            notebook = found.get("nb", "").removesuffix(".ipynb")
+            return words.format(**found, points=f"{sum(points.get(notebook, {}).values()):g}")
+    return None
+
+
+SUMMARY = None
+
+
+def _summary_template():
+    global SUMMARY
+    if SUMMARY is None:
+        import jinja2
+        SUMMARY = jinja2.Template("""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Batch norm: your results</title>
+<style>body{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.4}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}.note{background:#fff3e0;padding:.5em}</style></head>
+<body>
+<h1>Batch norm: your results</h1>
+<p><b>Total: {{ num(r.total) }} of {{ num(r.max_total) }} points</b>{% if r.penalty %} (after a late penalty of
+{{ num(r.penalty) }} points){% endif %}.</p>
+{% if waiting %}<p class="note">Not complete yet: {{ waiting|length }} written answer(s), {{ num(waiting_points) }}
+points, await grading by your instructor; the total leaves them out until then.</p>{% endif %}
+{% if said %}<h2>About your submission</h2><ul>{% for text in said %}<li>{{ text }}</li>{% endfor %}</ul>{% endif %}
+<h2>Each notebook</h2>
+<table><tr><th>notebook</th><th>points</th><th>results</th></tr>
+{% for nb, got, out_of, page in rows %}<tr><td>{{ nb }}</td><td>{{ num(got) }} / {{ num(out_of) }}</td>
+<td>{% if page %}<a href="{{ page }}">{{ page }}</a>{% else %}not graded{% endif %}</td></tr>{% endfor %}
+</table>
+<p>Each notebook's page shows every test: what passed, and for what failed, its message.</p>
+</body></html>
+""", autoescape=True)
+    return SUMMARY
+
+
+def write_summary(result, points):
+    """The student's page ``SUMMARY_PAGE`` in their feedback folder (``result.feedback``), from their result alone:
+    the total, the late penalty, written answers awaiting grading, what intake saw (in words for them; messages
+    meant for the instructor are left out), and each notebook's points with a link to its page."""
+    folder = Path(result.feedback)
+    rows = [(nb, sum(s for s, _ in result.scores[nb].values()), sum(points[nb].values()),
+             f"{nb}.html" if (folder / f"{nb}.html").exists() else None) for nb in points]
+    said = [t for t in (for_the_student(text, points) for _, text in result.messages) if t]
+    waiting = result.awaiting
+    page = _summary_template().render(r=result, rows=rows, said=said, waiting=waiting,
+                                      waiting_points=sum(m for _, _, m in waiting), num=lambda v: f"{v:g}")
+    (folder / SUMMARY_PAGE).write_text(page)
+    return folder / SUMMARY_PAGE

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import gradebook
+from .feedback import write_summary
 from .course import ASSIGNMENT, ROOT
 
 
@@ -235,7 +236,12 @@ def refresh(graded, students=(), db_url=None):
     students = [s for s in students if (root / "build" / "autograded" / s).is_dir()]
     gradebook.reapply_late_penalties(db_url)  # a late penalty is a share of the score a person just changed
     results = class_report(db_url, Path(graded))
-    return results, regenerate_feedback(root, students)
+    failed = regenerate_feedback(root, students)
+    points = gradebook.points(db_url)
+    for result in results:  # the summary pages of the students whose pages were made again
+        if result.student in students and result.feedback and Path(result.feedback).is_dir():
+            write_summary(result, points)
+    return results, failed
 
 
 def marked_students(db_url):

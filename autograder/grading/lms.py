@@ -26,7 +26,8 @@ Rows are matched on the participant id; Grade (scaled to Maximum Grade) and Feed
 Moodle skips a grade above the assignment's maximum, and a row whose "Last modified (grade)" is older than
 the grade it holds, so that column is left as downloaded.
 
-Feedback files (``feedback_zip``), from each student's feedback folder of ``<notebook>.html`` pages:
+Feedback files (``feedback_zip``), from each student's feedback folder: their summary ``00_summary.html``
+(``feedback.write_summary``) and one ``<notebook>.html`` page per notebook:
 
 - ``moodle_feedback.zip`` for Moodle's "Upload multiple feedback files in a zip": one folder per student,
   named exactly like the download's (``Ada Lovelace_4242_assignsubmission_file_/02_forward.html``); Moodle
@@ -292,7 +293,7 @@ def export_moodle(results, worksheet_csv, out_csv):
                 scaled.add((_number(r.max_total), _number(moodle_max)))
             comment = (f"Autograded: {_number(r.total)} / {_number(r.max_total)} points"
                        + (f" ({_number(grade)} / {_number(out_of)} in Moodle)" if out_of != r.max_total else "")
-                       + ". See the attached feedback file for each notebook.")
+                       + ". Start with the attached 00_summary.html, then each notebook's page.")
             if r.seconds_late > 0:
                 comment += f" Submitted {lateness(r.seconds_late)} late: late penalty {_number(r.penalty)} points."
             if not r.complete:

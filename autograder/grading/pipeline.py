@@ -31,6 +31,7 @@ import psutil
 from . import gradebook, intake, sandbox, scratch
 from .course import ASSIGNMENT, ROOT, Course, default_db_url
 from .gradebook import Result  # noqa: F401 (the pipeline's results are the gradebook's)
+from .feedback import write_summary
 from .verdicts import FAILED, KERNEL_DIED, NOT_RUN, cell_name, forks_kernels, matplotlib_template, zygote_socket
 
 NO_SANDBOX_WARNING = "WARNING: graded WITHOUT a sandbox: student code ran with the grader's rights"
@@ -259,6 +260,13 @@ def source_points(folder):
     return out
 
 
+def _exchange_files(student):
+    """nbgrader's exchange files of a submission (its secret), kept beside the notebooks so that nbgrader's
+    ``release_feedback`` can hand the feedback back through the exchange; the time is ``_timestamp``'s."""
+    secret = student.files.get("submission_secret.txt")
+    return {"submission_secret.txt": secret} if secret is not None and len(secret) <= 1024 else {}
+
+
 def _timestamp(student, term, messages):
     """{"timestamp.txt": bytes} for nbgrader when the class has a due date and the submission's time is known; what
     was found goes to ``messages`` (an unknown time needs a look: no penalty was applied)."""
@@ -339,7 +347,8 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
         results[student.id] = Result(student.id, messages=list(student.messages), lms=dict(student.lms),
                                      shard=shard_name, sandboxed=settings.sandbox, graded=frozenset(student.notebooks))
         if student.notebooks:
-            course.submit(student.id, student.notebooks, _timestamp(student, term, results[student.id].messages))
+            course.submit(student.id, student.notebooks, {**_exchange_files(student),
+                                                          **_timestamp(student, term, results[student.id].messages)})
             tasks.append(("autograde", student.id, list(student.notebooks)))
 
     count = sum(len(t[2]) for t in tasks)
@@ -382,9 +391,12 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
         gradebook.shard_finished(db_url, shard_name)
     # one gradebook, one truth: the outputs hold every student it has (a shard's: the shard's students)
     everyone = [r for r in gradebook.load(db_url)[0] if gradebook.shard_of(r.student, shard[1]) == shard[0]]
+    graded_now = {s.id for s in students}
+    for result in everyone:  # each student's own page, the one they open first
+        if result.student in graded_now and result.feedback and Path(result.feedback).is_dir():
+            write_summary(result, points)
     write_outputs(out_dir, everyone, points, sandboxed=all(r.sandboxed for r in everyone))
     gradebook.nbgrader_export(db_url, out_dir / "nbgrader_export.csv")  # nbgrader's own CSV, for tools that expect it
-    graded_now = {s.id for s in students}
     return [r for r in everyone if r.student in graded_now]
 
 
