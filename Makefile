@@ -11,7 +11,10 @@ UV     := uv==0.13.9
 export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: test demo grade bench lab assignment release exchange-demo venv clean
+.PHONY: help test demo grade bench lab assignment release exchange-demo venv clean
+
+help:                     ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):[^#]*## /  make \1\t/' | expand -t 22
 
 test: $(READY)            ## everything CI checks
 	$(BIN)/python -m pytest
@@ -19,10 +22,11 @@ test: $(READY)            ## everything CI checks
 demo: $(READY)            ## grade a sample class on the embedded default (SQLite)
 	$(BIN)/python -m autograder.demo
 
-grade: $(READY)           ## grade a class: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [WORKERS=n] [NO_SANDBOX=1] [STUDENT="id ..."]
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [WORKERS=n] [STUDENT=\"id ...\"]"; exit 2; }
+grade: $(READY)           ## grade a class: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [DUE=iso] [LATE_POLICY=10%/day] [EXTENSIONS=csv] [STUDENT="id ..."] [WORKERS=n] [NO_SANDBOX=1]
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [DUE=2026-12-01T23:59+01:00] [LATE_POLICY=10%/day,max50%] [EXTENSIONS=extensions.csv] [STUDENT=\"id ...\"] [WORKERS=n]"; exit 2; }
 	$(BIN)/python -m autograder grade "$(SUBMISSIONS)" $(if $(OUT),--out "$(OUT)") $(if $(WORKERS),--workers $(WORKERS)) \
-	  $(if $(NO_SANDBOX),--no-sandbox) $(foreach s,$(STUDENT),--student "$(s)")
+	  $(if $(NO_SANDBOX),--no-sandbox) $(foreach s,$(STUDENT),--student "$(s)") $(if $(DUE),--due "$(DUE)") \
+	  $(if $(LATE_POLICY),--late-policy "$(LATE_POLICY)") $(if $(EXTENSIONS),--extensions "$(EXTENSIONS)")
 
 exchange-demo: $(READY)   ## nbgrader's exchange end to end: release, 2 students fetch and submit, collect, make grade
 	$(BIN)/python -m autograder.exchange_demo
@@ -39,7 +43,7 @@ assignment: $(READY)      ## regenerate course/ from solutions/
 release: assignment       ## the student zip, build/release/batchnorm.zip, from a freshly generated course/
 	$(BIN)/python -m autograder.release
 
-venv: $(READY)
+venv: $(READY)            ## the virtual environment .venv from the pinned requirements.txt (every target makes it first)
 
 $(READY): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,5 +57,5 @@ $(READY): requirements.txt
 	echo "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/batchnorm_course.pth"
 	touch $@
 
-clean:
+clean:                    ## remove build/ (graded classes, demos, the release zip)
 	rm -rf build .pytest_cache
