@@ -39,7 +39,8 @@ SHARED_CLASS_FILES = ("tests/test_grading.py", "tests/test_pipeline.py")
 # both processes busy to the end, rather than one slow test running alone (pytest.ini: --no-loadscope-reorder)
 SLOW_FILES = SHARED_CLASS_FILES + ("tests/test_cheats.py", "tests/test_student_release.py", "tests/test_exchange.py",
                                    "tests/test_release.py", "tests/test_browser.py", "tests/test_sandbox.py",
-                                   "tests/test_regrade.py", "tests/test_formgrader.py")
+                                   "tests/test_regrade.py", "tests/test_formgrader.py",
+                                   "tests/test_readme.py", "tests/test_term.py")
 
 
 def pytest_collection_modifyitems(items):
