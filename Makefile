@@ -22,11 +22,12 @@ test: $(READY)            ## everything CI checks
 demo: $(READY)            ## grade a sample class on the embedded default (SQLite)
 	$(BIN)/python -m autograder.demo
 
-grade: $(READY)           ## grade a class: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [DUE=iso] [LATE_POLICY=10%/day] [EXTENSIONS=csv] [STUDENT="id ..."] [WORKERS=n] [NO_SANDBOX=1]
+grade: $(READY)           ## grade a class: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [DUE=iso] [LATE_POLICY=10%/day,max50%] [EXTENSIONS=csv] [MOODLE_WORKSHEET=csv] [STUDENT="id ..."] [DB_URL=url] [WORKERS=n] [NO_SANDBOX=1]
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder or zip> [OUT=dir] [DUE=2026-12-01T23:59+01:00] [LATE_POLICY=10%/day,max50%] [EXTENSIONS=extensions.csv] [STUDENT=\"id ...\"] [WORKERS=n]"; exit 2; }
 	$(BIN)/python -m autograder grade "$(SUBMISSIONS)" $(if $(OUT),--out "$(OUT)") $(if $(WORKERS),--workers $(WORKERS)) \
 	  $(if $(NO_SANDBOX),--no-sandbox) $(foreach s,$(STUDENT),--student "$(s)") $(if $(DUE),--due "$(DUE)") \
-	  $(if $(LATE_POLICY),--late-policy "$(LATE_POLICY)") $(if $(EXTENSIONS),--extensions "$(EXTENSIONS)")
+	  $(if $(LATE_POLICY),--late-policy "$(LATE_POLICY)") $(if $(EXTENSIONS),--extensions "$(EXTENSIONS)") \
+	  $(if $(MOODLE_WORKSHEET),--moodle-worksheet "$(MOODLE_WORKSHEET)") $(if $(DB_URL),--db-url "$(DB_URL)")
 
 exchange-demo: $(READY)   ## nbgrader's exchange end to end: release, 2 students fetch and submit, collect, make grade
 	$(BIN)/python -m autograder.exchange_demo

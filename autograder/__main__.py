@@ -97,6 +97,7 @@ def _refreshed(graded, students, db_url=None):
 
 
 def _formgrade(parser, args):
+    import signal
     import time
 
     from .grading import handgrading
@@ -105,10 +106,13 @@ def _formgrade(parser, args):
         root, db_url = handgrading.graded_course(args.graded, args.db_url)
     except FileNotFoundError as err:
         parser.error(str(err))
+    # Ctrl-C (and a polite SIGTERM) stop the formgrader, even where the shell started this with SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     proc, url = handgrading.start_formgrader(root, args.port)
     print(f"nbgrader's formgrader over {root} (gradebook {db_url}), on this machine only:\n\n    {url}\n\n"
           "Open Manual Grading to grade written answers and adjust scores. Press Ctrl-C here when done: grades.csv, "
-          "the report and the feedback pages of the students you graded are then rebuilt from the gradebook.")
+          "the report and the feedback pages of the students you graded are then rebuilt from the gradebook.", flush=True)
     try:
         while proc.poll() is None:
             time.sleep(0.5)

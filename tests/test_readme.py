@@ -70,14 +70,19 @@ def run(command, cwd):
     proc = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if "http://127.0.0.1:" in line:
-            break
-    else:
-        pytest.fail(f"{command} printed no address:\n{''.join(seen)}\n{proc.stderr.read()[-3000:]}")
-    os.killpg(proc.pid, signal.SIGINT)  # the Ctrl-C the README asks for
-    out, err = proc.communicate(timeout=120)
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "http://127.0.0.1:" in line:
+                break
+        else:
+            pytest.fail(f"{command} printed no address:\n{''.join(seen)}\n{proc.stderr.read()[-3000:]}")
+        os.killpg(proc.pid, signal.SIGINT)  # the Ctrl-C the README asks for
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # nothing left running, whatever failed
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode == 0, f"{command}\n{out[-3000:]}\n{err[-3000:]}"
     return "".join(seen) + out
 
