@@ -136,6 +136,14 @@ def _override(parser, args):
     return _refreshed(args.graded, changed, args.db_url)
 
 
+def _graded_class_options(parser):
+    """--graded and --db-url: the class a command works on, after `grade`."""
+    parser.add_argument("--graded", type=Path, default=Path("build/grading"), help="the output folder of `grade` "
+                                                                                   "(default build/grading)")
+    parser.add_argument("--db-url", default=None, help="the class's gradebook, when it was graded with --db-url "
+                                                       "(the outputs are rebuilt in --graded)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -179,19 +187,13 @@ def main(argv=None):
     r.set_defaults(func=lambda a: _report(r, a))
     f = sub.add_parser("formgrade", help="nbgrader's formgrader on the graded class, on this machine only: grade "
                                          "written answers by hand, adjust scores, comment")
-    f.add_argument("--graded", type=Path, default=Path("build/grading"), help="the output folder of `grade` "
-                                                                              "(default build/grading)")
-    f.add_argument("--db-url", default=None, help="the class's gradebook, when it was graded with --db-url "
-                                                    "(the outputs are rebuilt in --graded)")
+    _graded_class_options(f)
     f.add_argument("--port", type=int, default=None, help="the port on 127.0.0.1 (default: a free one)")
     f.set_defaults(func=lambda a: _formgrade(f, a))
     o = sub.add_parser("override", help="manual scores and comments from a CSV file (student, grade_id, points, "
                                         "comment), written with nbgrader's API; all rows or none")
     o.add_argument("overrides", type=Path, help="CSV with the columns student, grade_id, points, comment")
-    o.add_argument("--graded", type=Path, default=Path("build/grading"), help="the output folder of `grade` "
-                                                                              "(default build/grading)")
-    o.add_argument("--db-url", default=None, help="the class's gradebook, when it was graded with --db-url "
-                                                    "(the outputs are rebuilt in --graded)")
+    _graded_class_options(o)
     o.set_defaults(func=lambda a: _override(o, a))
     lms.add_commands(sub)
     args = parser.parse_args(argv)

@@ -11,6 +11,7 @@ from autograder.grading import gradebook, lms, term
 from autograder.grading.course import Course
 from autograder.grading.pipeline import Settings, grade_class, sqlite_url
 from autograder.samples.submissions import solved_assignment
+from test_lms import CANVAS_HEADER, archive, canvas_gradebook
 
 NOTEBOOK = "01_axis_means_keepdims"  # the cheapest notebook to grade; 17 points, no written answer
 POINTS = 17
@@ -72,8 +73,8 @@ def test_a_term_late_work_extensions_and_unknown_times_from_every_source(tmp_pat
         folder.mkdir(parents=True)
         (folder / f"{NOTEBOOK}.ipynb").write_bytes(solved)
         (folder / "timestamp.txt").write_text(term.utc_text(when))
-    (download / "smithjohn_LATE_12345_6789012_batchnorm.zip").write_bytes(zipped({f"{NOTEBOOK}.ipynb": solved}))
-    (download / "doejane_222_333_batchnorm.zip").write_bytes(zipped({f"{NOTEBOOK}.ipynb": solved}))
+    (download / "smithjohn_LATE_12345_6789012_batchnorm.zip").write_bytes(archive({f"{NOTEBOOK}.ipynb": solved}))
+    (download / "doejane_222_333_batchnorm.zip").write_bytes(archive({f"{NOTEBOOK}.ipynb": solved}))
     moodle = {"4242": ("Ada Lovelace", "Wednesday, 2 December 2026, 1:59 AM"),       # 2 h late
               "4243": ("Bea Bell", "Friday, 4 December 2026, 11:00 PM"),           # 3 days late: capped
               "4244": ("Cy Cole", "Thursday, 3 December 2026, 5:59 AM"),           # 30 h late, 48 h extension
@@ -123,7 +124,6 @@ def test_a_term_late_work_extensions_and_unknown_times_from_every_source(tmp_pat
     comment = lms._Table.read(tmp_path / "moodle.csv").rows[1][-1]
     assert "Submitted 2 h late: late penalty 1.7 points." in comment
 
-    from test_lms import CANVAS_HEADER, canvas_gradebook
     gradebook_csv = canvas_gradebook(tmp_path / "canvas.csv", CANVAS_HEADER[:5] + ["Batch Norm (1)"],
                                      [["    Points Possible", "", "", "", "", "140"],
                                       ["Smith, John", "12345", "", "", "", ""], ["Doe, Jane", "222", "", "", "", ""]])
@@ -137,11 +137,3 @@ def test_a_term_late_work_extensions_and_unknown_times_from_every_source(tmp_pat
     assert main(["grade", str(download), "--out", str(out), "--late-policy", "zero", "--no-sandbox"]) == 2
     assert "--late-policy, --extensions and --moodle-worksheet need --due" in capsys.readouterr().err
 
-
-def zipped(files):
-    import zipfile
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()

@@ -345,7 +345,7 @@ def grant_extensions(db_url, term, students):
 def reapply_late_penalties(db_url, students=None):
     """Each submitted notebook's late penalty computed again from its current score (manual grades included), with
     the stored policy, as nbgrader's ``AssignLatePenalties`` computed it at autograde."""
-    from .term import penalty_fraction
+    from .term import penalty
 
     term = load_term(db_url)
     if term is None:
@@ -354,9 +354,8 @@ def reapply_late_penalties(db_url, students=None):
         for submission in gb.assignment_submissions(ASSIGNMENT):
             if students is not None and submission.student.id not in students:
                 continue
-            fraction = penalty_fraction(term.policy, submission.total_seconds_late)
             for nb in submission.notebooks:
-                nb.late_submission_penalty = round(nb.score * fraction, 2) if fraction else None
+                nb.late_submission_penalty = penalty(term.policy, nb.score, submission.total_seconds_late)
         gb.db.commit()
 
 

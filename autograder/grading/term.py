@@ -72,6 +72,12 @@ def penalty_fraction(policy, seconds_late):
     return min(cap, rate * units)
 
 
+def penalty(policy, score, seconds_late):
+    """The late penalty in points (to 0.01) of a notebook that scored ``score``, or None when there is none."""
+    fraction = penalty_fraction(policy, seconds_late)
+    return round(score * fraction, 2) if fraction else None
+
+
 class LatePolicy(LateSubmissionPlugin):
     """nbgrader's late-penalty plugin, with the policy the class's gradebook stores (``gradebook.save_term``):
     none, zero, or P%/day (or /hour) of the notebook's score for every started day (hour), at most C%."""
@@ -83,8 +89,7 @@ class LatePolicy(LateSubmissionPlugin):
         from .gradebook import load_term
 
         term = load_term(self.parent.db_url)  # the parent is nbgrader's AssignLatePenalties
-        fraction = penalty_fraction(term.policy if term else "none", total_seconds_late)
-        return round(score * fraction, 2) if fraction else None
+        return penalty(term.policy if term else "none", score, total_seconds_late)
 
 
 def read_extensions(path, due):
