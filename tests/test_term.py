@@ -137,3 +137,25 @@ def test_a_term_late_work_extensions_and_unknown_times_from_every_source(tmp_pat
     assert main(["grade", str(download), "--out", str(out), "--late-policy", "zero", "--no-sandbox"]) == 2
     assert "--late-policy, --extensions and --moodle-worksheet need --due" in capsys.readouterr().err
 
+
+
+def test_a_timestamp_a_student_puts_in_an_upload_is_not_the_submission_time(tmp_path):
+    """A student who adds a timestamp.txt claiming an early time to a Canvas upload or to their own archive gains
+    nothing: the LMS's mark decides, or the time is unknown (and listed); only nbgrader's tree is read for it."""
+    from autograder.grading.intake import collect
+
+    due = term.parse_time(DUE)
+    forged = term.utc_text(due - dt.timedelta(days=1)).encode()
+    download = tmp_path / "download"
+    download.mkdir()
+    (download / "smithjohn_LATE_12345_6789012_batchnorm.zip").write_bytes(
+        archive({f"{NOTEBOOK}.ipynb": b"{}", "timestamp.txt": forged, "submission_secret.txt": b"alice's"}))
+    (download / "eve_batchnorm.zip").write_bytes(archive({f"{NOTEBOOK}.ipynb": b"{}", "timestamp.txt": forged}))
+    (download / "ann" / "batchnorm").mkdir(parents=True)  # nbgrader's submitted/ tree
+    (download / "ann" / "batchnorm" / "timestamp.txt").write_bytes(forged)
+    students = {s.id: s for s in collect(download)}
+    when = {sid: term.submission_time(s, term.Term(due)) for sid, s in students.items()}
+    assert when["smithjohn-12345"][0] == due + term.CANVAS_LATE
+    assert when["eve"][0] is None
+    assert when["ann"] == (due - dt.timedelta(days=1), "nbgrader's timestamp.txt")
+    assert students["smithjohn-12345"].nbgrader_file("submission_secret.txt") is None

@@ -63,6 +63,13 @@ class Student:
     notebooks: dict = field(default_factory=dict)  # expected name -> NotebookNode, ready to grade
     messages: list = field(default_factory=list)  # (level, text); level "error" needs an instructor's look
     lms: dict = field(default_factory=dict)  # the LMS's own identity (see the module docstring); {} if none
+    uploaded: bool = False  # some files came as an upload (an LMS file or a student's archive), not a folder tree
+
+    def nbgrader_file(self, name):
+        """The bytes of nbgrader's own ``timestamp.txt`` or ``submission_secret.txt``, or None. Trusted only from a
+        folder tree with no upload in it (nbgrader's ``submitted/`` from its exchange, which writes both itself):
+        a file of that name in an LMS upload or a student's archive is the student's, and says nothing."""
+        return None if self.uploaded or self.lms else self.files.get(name)
 
     def note(self, level, text):
         self.messages.append((level, text))
@@ -111,6 +118,7 @@ def _strip_common_folder(files, name):
 
 def _add_upload(student, name, data):
     """Store one uploaded file under ``name``; an archive is unpacked instead (problems are noted)."""
+    student.uploaded = True
     if not name.lower().endswith(".zip"):
         student.files[name] = data
         return

@@ -263,7 +263,7 @@ def source_points(folder):
 def _exchange_files(student):
     """nbgrader's exchange files of a submission (its secret), kept beside the notebooks so that nbgrader's
     ``release_feedback`` can hand the feedback back through the exchange; the time is ``_timestamp``'s."""
-    secret = student.files.get("submission_secret.txt")
+    secret = student.nbgrader_file("submission_secret.txt")
     return {"submission_secret.txt": secret} if secret is not None and len(secret) <= 1024 else {}
 
 
@@ -273,7 +273,7 @@ def _timestamp(student, term, messages):
     from .term import Term, lateness, submission_time, utc_text
 
     if term is None:  # no due date: nbgrader's own timestamp.txt (the exchange's) is kept, if it can be read
-        when, _ = submission_time(student, Term()) if "timestamp.txt" in student.files else (None, None)
+        when, _ = submission_time(student, Term()) if student.nbgrader_file("timestamp.txt") else (None, None)
         return {"timestamp.txt": utc_text(when).encode()} if when else {}
     when, how = submission_time(student, term)
     if when is None:

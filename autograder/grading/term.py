@@ -7,7 +7,8 @@ autograde reads; the penalty is nbgrader's late-penalty plugin mechanism (``Assi
 
 Where a submission's time comes from (``submission_time``):
 
-- nbgrader's exchange: the ``timestamp.txt`` nbgrader wrote when the student submitted;
+- nbgrader's exchange: the ``timestamp.txt`` nbgrader wrote when the student submitted (only from a folder tree: in an
+  LMS upload or a student's archive, a file of that name is the student's own, and ignored);
 - Moodle: the grading worksheet's "Last modified (submission)" (``--moodle-worksheet``), read in the due date's
   time zone (Moodle writes the instructor's);
 - Canvas: the download's file names carry no time, only Canvas's ``LATE`` mark (late against the due date set in
@@ -158,7 +159,7 @@ def submission_time(student, term):
     """(aware time or None, how it is known) of an intake ``Student``'s submission (see the module docstring)."""
     from nbgrader.utils import parse_utc
 
-    stamp = student.files.get("timestamp.txt")
+    stamp = student.nbgrader_file("timestamp.txt")
     if stamp is not None:
         try:
             return parse_utc(stamp.decode("utf-8").strip()).replace(tzinfo=dt.timezone.utc), "nbgrader's timestamp.txt"
