@@ -186,6 +186,16 @@ def run_nbgrader(args, cwd, env, check=True):
     return proc
 
 
+def tool_env():
+    """The environment of a tool this kit starts (nbgrader, the formgrader's server): this folder importable, and
+    this environment's commands first (nbgrader calls `alembic`, kernels start `python`)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return env
+
+
 class Course:
     """A course folder (``solutions/``, ``course/``, ``build/``) graded with the nbgrader CLI."""
 
@@ -233,12 +243,7 @@ class Course:
 
     def nbgrader(self, *args, check=True):
         """Run ``nbgrader ARGS`` in the course folder; raise NbgraderError when it fails."""
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        # nbgrader calls `alembic` and kernels start `python`: both must be this environment's
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-        return run_nbgrader(args, self.root, env, check)
+        return run_nbgrader(args, self.root, tool_env(), check)
 
     def generate(self):
         """The student release in ``course/``, and the assignment in the gradebook."""

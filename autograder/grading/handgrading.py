@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import gradebook
 from .feedback import write_summary
-from .course import ASSIGNMENT, ROOT
+from .course import ASSIGNMENT, tool_env
 
 
 class OverrideError(ValueError):
@@ -193,13 +193,6 @@ def formgrader_command(root, port, token):
         + (["--allow-root"] if os.geteuid() == 0 else [])
 
 
-def formgrader_env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
-
-
 def start_formgrader(root, port=None, token=None):
     """(process, url): nbgrader's formgrader over the course at ``root``, started in the background; its log is
     ``process.log_path`` (``formgrader.log`` beside the course folder)."""
@@ -210,7 +203,7 @@ def start_formgrader(root, port=None, token=None):
     # no one reads would fill and stop the server after a few hundred pages
     log_path = Path(root).parent / "formgrader.log"
     with open(log_path, "a") as log:
-        proc = subprocess.Popen(formgrader_command(root, port, token), cwd=root, env=formgrader_env(),
+        proc = subprocess.Popen(formgrader_command(root, port, token), cwd=root, env=tool_env(),
                                 stdout=log, stderr=subprocess.STDOUT, text=True)
     proc.log_path = log_path
     return proc, f"http://127.0.0.1:{port}/formgrader?token={token}"
