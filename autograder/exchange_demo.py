@@ -82,7 +82,7 @@ def release_feedback(graded, exchange, say=print):
     root is given here. nbgrader copies each page to ``<exchange>/<course id>/feedback/<hash>.html``, the hash of
     the submission's secret (kept by the pipeline beside the notebooks) and the notebook's name. A student's
     ``fetch_feedback`` looks only for the notebooks of their submission: the pipeline's 00_summary page is released
-    too but never fetched.
+    too but never fetched, which is why each notebook's page opens with the same results (``feedback.write_summary``).
     """
     Course(graded).nbgrader("release_feedback", ASSIGNMENT, f"--Exchange.root={Path(exchange).resolve()}")
     outbound = Path(exchange).resolve() / COURSE_ID / "feedback"

@@ -80,6 +80,10 @@ def test_exchange_round_trip_then_make_grade(tmp_path):
         assert all(fetched[student][name] == graded_pages[student][name] for name in lesson_pages)
     page = f"{mistake.notebook}.html"
     assert "Likely mistake" in fetched["bob"][page].decode() and "Likely mistake" not in fetched["alice"][page].decode()
+    for student in exchange_demo.STUDENTS:  # every fetched page opens with the student's own results
+        for text in (p.decode() for p in fetched[student].values()):
+            assert f"Total: {float(rows[student]['score']):g} of {total + written:g} points" in text
+            assert text.index("Batch norm: your results") < text.index('id="notebook"')
     assert fetched["bob"][page] != fetched["alice"][page]
 
     # nbgrader finds a page by its submission's secret, kept in the student's own cache of the submission (their

@@ -32,7 +32,7 @@ WRITTEN, WRITTEN_POINTS = "written_bessel", 2.0
 AUTOGRADED, AUTOGRADED_POINTS = "running_update_unbiased", 3.0
 GIVEN, LOWERED = 1.5, 2  # what the instructor types: points for the written answer, the autograded cell's new score
 COMMENT = "Right factor n/(n-1); now say what the running variance estimates."
-# Canvas download names (lastfirst_userid_submissionid_...): intake gives the students a Canvas identity
+# Canvas download names (lastfirst_userid_attachmentid_...): intake gives the students a Canvas identity
 STUDENTS = {"smithjohn_12345_6789012": "smithjohn-12345", "doejane_222_333": "doejane-222"}
 STUDENT, OTHER = "smithjohn-12345", "doejane-222"
 CANVAS_ROWS = [["    Points Possible", "", "", "", "", "10.00", "140.00", "(read only)", "(read only)", "(read only)",

@@ -2,8 +2,11 @@
 import argparse
 import csv
 import io
+import re
 import zipfile
+from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder.grading import lms
@@ -51,8 +54,8 @@ def result(student, total, max_total=120.0, lms_identity=None, feedback=None):
     return Result(student, scores=scores, lms=lms_identity or {}, feedback=feedback)
 
 
-def canvas(uid, name, late=False, submission="1"):
-    return {"lms": "canvas", "id": uid, "name": name, "submission": submission, "late": late}
+def canvas(uid, name, late=False, uploads=None):
+    return {"lms": "canvas", "id": uid, "name": name, "late": late, **({"uploads": uploads} if uploads else {})}
 
 
 def moodle(uid, name):
@@ -77,14 +80,16 @@ CANVAS_DOWNLOAD = {
 
 @pytest.mark.parametrize("as_zip", [False, True])
 def test_canvas_download_names(tmp_path, as_zip):
-    """Canvas's lastfirst_[LATE_]userid_submissionid_name: one student per user id, -N marks removed."""
+    """Canvas's lastfirst_[LATE_]userid_attachmentid_name: one student per user id, -N marks removed."""
     students = collect_download(tmp_path, CANVAS_DOWNLOAD, as_zip)
     assert sorted(students) == ["alice", "bob", "doejane-222", "smithjohn-12345", "smithjohn-54321"]
     assert students["smithjohn-12345"].files == {NB1: b"john 1", NB2: b"john 2"}
     assert students["doejane-222"].files == {NB1: b"jane 1", NB2: b"jane 2, resubmitted"}
     assert students["smithjohn-54321"].files == {NB1: b"the other john"}
-    assert students["smithjohn-12345"].lms == canvas("12345", "smithjohn", submission="6789012")
-    assert students["doejane-222"].lms == canvas("222", "doejane", late=True, submission="333")
+    assert students["smithjohn-12345"].lms == canvas("12345", "smithjohn",
+                                                     uploads={"batchnorm.zip": "smithjohn_12345_6789012_batchnorm.zip"})
+    assert students["doejane-222"].lms == canvas("222", "doejane", late=True, uploads={
+        NB1: f"doejane_LATE_222_333_{NB1}", NB2: "doejane_LATE_222_333_02_forward-1.ipynb"})
     assert any(level == "info" and "-1" in text and NB2 in text for level, text in students["doejane-222"].messages)
     assert students["alice"].files == {NB1: b"alice 1"} and students["alice"].lms == {}
     assert students["bob"].files == {NB2: b"bob 2"} and students["bob"].lms == {}
@@ -270,7 +275,7 @@ def test_moodle_export(tmp_path, maximum, grade):
 def pages(folder, *names):
     folder.mkdir(parents=True)
     for name in names:
-        (folder / f"{name}.html").write_text(f"<html>{folder.name} {name}</html>")
+        (folder / f"{name}.html").write_text(f"<html>{folder} {name}</html>")
     return str(folder)
 
 
@@ -278,8 +283,8 @@ def test_feedback_zip(tmp_path):
     fb = tmp_path / "feedback"
     results = [result("ada-lovelace-4242", 60, lms_identity=moodle("4242", "Ada Lovelace"),
                       feedback=pages(fb / "ada" / "batchnorm", "01_axis_means_keepdims", "02_forward")),
-               result("smithjohn-12345", 80, lms_identity=canvas("12345", "smithjohn"),
-                      feedback=pages(fb / "john" / "batchnorm", "01_axis_means_keepdims")),
+               result("kimbo-444", 80, lms_identity=canvas("444", "kimbo", uploads={"answers.py": "kimbo_444_9_answers.py"}),
+                      feedback=pages(fb / "kim" / "batchnorm", "01_axis_means_keepdims")),
                result("alice", 10, feedback=pages(fb / "alice" / "batchnorm", "02_forward")),
                result("gone-7", 0, lms_identity=moodle("7", "Gone Away"), feedback=str(fb / "gone" / "batchnorm")),
                result("nobody", 0)]
@@ -291,11 +296,90 @@ def test_feedback_zip(tmp_path):
         assert sorted(zf.namelist()) == ["Ada Lovelace_4242_assignsubmission_file_/01_axis_means_keepdims.html",
                                          "Ada Lovelace_4242_assignsubmission_file_/02_forward.html"]
         assert b"02_forward" in zf.read("Ada Lovelace_4242_assignsubmission_file_/02_forward.html")
+    # a Canvas student none of whose uploads can carry feedback: their pages, to attach by hand, and a note
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html")) == [
-        "canvas/smithjohn_12345/01_axis_means_keepdims.html", "other/alice/02_forward.html"]
+        "canvas/kimbo_444/01_axis_means_keepdims.html", "other/alice/02_forward.html"]
+    assert any("kimbo-444" in note and "by hand" in note for note in report.notes)
     assert {s for s, _ in report.unmatched} == {"gone-7", "nobody"}
     assert any("missing" in why for s, why in report.unmatched if s == "gone-7")
     assert len(report.filled) == 3
+
+
+def canvas_reupload(zip_path, submitted):
+    """What Canvas's "Re-Upload Submissions" does with a zip, as its source does it (Assignment#
+    generate_comments_from_files): each file's name, split on "_", gives the user id and attachment id as its first
+    two parts made of digits alone; a file whose attachment is not one of that user's submitted files is ignored; the
+    rest is attached to the user's submission under the name of the file it answers.
+    ``submitted``: {user id: {attachment id: file name}}. Returns ({user id: {shown name: bytes}}, [ignored])."""
+    attached, ignored = {}, []
+    with zipfile.ZipFile(zip_path) as zf:
+        for name in zf.namelist():
+            digits = [part for part in name.rsplit("/", 1)[-1].split("_") if re.fullmatch(r"[0-9]+", part)]
+            user, attachment = (digits + [None, None])[:2]
+            shown = submitted.get(user, {}).get(attachment)
+            if shown is None:
+                ignored.append(name)
+            else:
+                attached.setdefault(user, {})[shown] = zf.read(name)
+    return attached, ignored
+
+
+def feedback_notebook(folder, name, total):
+    """A feedback notebook as the pipeline writes one: the results first, then the graded cells."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"Total: {total}",
+                                                                       metadata={"batchnorm": "summary"}),
+                                         nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+def test_canvas_feedback_zip_is_one_upload_that_canvas_attaches_to_each_students_files(tmp_path):
+    """A class of three as Canvas's download names them: one uploaded a zip, one two notebooks (one resubmitted),
+    one a renamed notebook and a PDF. Every file of the zip lands on the right student's right upload, and what each
+    student then sees under their upload's name is a file of that kind."""
+    fb = tmp_path / "feedback"
+    john = pages(fb / "john" / "batchnorm", "00_summary", "01_axis_means_keepdims", "02_forward")
+    jane = pages(fb / "jane" / "batchnorm", "00_summary", "01_axis_means_keepdims", "02_forward")
+    lee = pages(fb / "lee" / "batchnorm", "00_summary", "01_axis_means_keepdims", "02_forward")
+    for folder, who in ((jane, "jane"), (lee, "lee")):
+        for nb in ("01_axis_means_keepdims", "02_forward"):
+            feedback_notebook(Path(folder), nb, f"{who} {nb}")
+    results = [
+        result("smithjohn-12345", 80, feedback=john, lms_identity=canvas("12345", "smithjohn", uploads={
+            "batchnorm.zip": "smithjohn_12345_6789012_batchnorm.zip"})),
+        result("doejane-222", 70, feedback=jane, lms_identity=canvas("222", "doejane", late=True, uploads={
+            NB1: f"doejane_LATE_222_333_{NB1}", NB2: "doejane_LATE_222_334_02_forward-1.ipynb"})),
+        result("leeann-31", 50, feedback=lee, lms_identity=canvas("31", "leeann", uploads={
+            "my_work.ipynb": "leeann_31_41_my_work.ipynb", "notes.pdf": "leeann_31_42_notes.pdf"})),
+    ]
+    results[2].messages.append(("error", f"my_work.ipynb was renamed; graded as {NB2}"))
+    out = tmp_path / "lms_feedback"
+    paths, report = lms.feedback_zip(results, out)
+    assert paths == [out / "canvas_feedback.zip"] and not report.notes and not report.unmatched
+    # what Canvas holds: each student's submitted files (the download's names, without lastfirst_[LATE_]ids_)
+    submitted = {"12345": {"6789012": "batchnorm.zip"}, "222": {"333": NB1, "334": "02_forward-1.ipynb"},
+                 "31": {"41": "my_work.ipynb", "42": "notes.pdf"}}
+    attached, ignored = canvas_reupload(out / "canvas_feedback.zip", submitted)
+    assert not ignored
+    assert {user: sorted(files) for user, files in attached.items()} == {
+        "12345": ["batchnorm.zip"], "222": [NB1, "02_forward-1.ipynb"], "31": ["my_work.ipynb"]}
+    with zipfile.ZipFile(io.BytesIO(attached["12345"]["batchnorm.zip"])) as zf:  # a zip of john's pages
+        assert sorted(zf.namelist()) == ["00_summary.html", "01_axis_means_keepdims.html", "02_forward.html"]
+        assert b"john" in zf.read("00_summary.html")
+    shown = {(user, name): nbformat.reads(data.decode(), as_version=4).cells[0].source
+             for user, files in attached.items() for name, data in files.items() if name.endswith(".ipynb")}
+    assert shown == {("222", NB1): "Total: jane 01_axis_means_keepdims", ("222", "02_forward-1.ipynb"):
+                     "Total: jane 02_forward", ("31", "my_work.ipynb"): "Total: lee 02_forward"}
+
+
+def test_a_name_canvas_would_misread_keeps_only_the_ids(tmp_path):
+    """A lastfirst made of digits would pass for the user id: the file is named by the ids alone."""
+    folder = Path(pages(tmp_path / "fb", "00_summary", "01_axis_means_keepdims"))
+    feedback_notebook(folder, "01_axis_means_keepdims", "x")
+    r = result("123-555", 10, feedback=str(folder), lms_identity=canvas("555", "123", uploads={
+        NB1: f"123_555_777_{NB1}"}))
+    lms.feedback_zip([r], tmp_path / "out")
+    attached, ignored = canvas_reupload(tmp_path / "out" / "canvas_feedback.zip", {"555": {"777": NB1}})
+    assert not ignored and list(attached["555"]) == [NB1]
 
 
 # --- command line ------------------------------------------------------------------------

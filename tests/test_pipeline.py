@@ -1,5 +1,6 @@
 """The class-grading pipeline: every kind of broken submission, parallel = sequential, shards on PostgreSQL."""
 import csv
+import dataclasses
 import os
 import shutil
 import signal
@@ -394,14 +395,15 @@ def test_feedback_says_which_written_answers_await_grading_by_hand(class_results
 
 
 def test_feedback_pages_parse_as_nbconverts_own_html_exporter_makes_them(graded_class, packed, tmp_path):
-    # the pipeline's exporter skips HTMLExporter's BeautifulSoup pass (grading/feedback.py): the same document
+    # the pipeline's exporter skips HTMLExporter's BeautifulSoup pass (grading/feedback.py): the same document, once
+    # the student's results that open it are taken out
     from bs4 import BeautifulSoup
     from nbconvert.exporters import HTMLExporter
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
     from autograder.grading.course import ASSIGNMENT, configure
-    from autograder.grading.feedback import NO_ALT
+    from autograder.grading.feedback import NO_ALT, SUMMARY_IN_PAGE
 
     course = graded_class.course
     config = Config()
@@ -417,6 +419,8 @@ def test_feedback_pages_parse_as_nbconverts_own_html_exporter_makes_them(graded_
         assert api.generate_feedback(ASSIGNMENT, student, force=True)["success"]
         theirs = (tmp_path / student / ASSIGNMENT / f"{notebook}.html").read_text()
         mine = (course.feedback_dir(student) / f"{notebook}.html").read_text()
+        assert len(SUMMARY_IN_PAGE.findall(mine)) == 1
+        mine = SUMMARY_IN_PAGE.sub("", mine)
         assert mine.count(f'alt="{NO_ALT}"') == theirs.count(f'alt="{NO_ALT}"') > 0
         assert BeautifulSoup(mine, "html.parser") == BeautifulSoup(theirs, "html.parser"), f"{student}: {notebook}"
 
@@ -526,3 +530,34 @@ def test_each_student_has_one_page_first_with_the_total_each_notebook_and_what_i
         assert "HIDDEN TESTS" not in text and "check(" not in text and "autograder" not in text
         others = [s for s in class_results if not s.startswith("_") and s != student and "-" in s]
         assert not [s for s in others if s in text], student
+
+
+def test_each_notebooks_page_and_feedback_notebook_open_with_the_students_results(class_results, packed,
+                                                                                   tmp_path):
+    """What a hub student fetches (a notebook's page) and what Canvas hands back (the feedback notebook) start with
+    the summary; the feedback notebook is the graded notebook with each test's points and no hidden test."""
+    from autograder.grading.feedback import write_summary
+
+    missing, _ = student_with(packed, "missing-notebook")
+    r = class_results[missing]
+    folder = Path(r.feedback)
+    said = "05_batchnorm_in_a_network.ipynb was not in your submission: 0 of 19 points."
+    html = (folder / "04_running_statistics.html").read_text()
+    assert html.count("Batch norm: your results") == 1 and said in html
+    assert html.index(said) < html.index('id="notebook"') < html.index("Running statistics")
+    nb = nbformat.read(folder / "04_running_statistics.ipynb", as_version=4)
+    nbformat.validate(nb)
+    assert "Feedback on your 04_running_statistics" in nb.cells[0].source and said in nb.cells[0].source
+    notes = [c.source for c in nb.cells if c.metadata.get("batchnorm") == "points"]
+    assert len(notes) == len(r.scores["04_running_statistics"])  # one per graded cell
+    assert f"running_update_direction: {r.scores['04_running_statistics']['running_update_direction'][0]:g} of 3 " \
+           "points" in "\n".join(notes)
+    text = (folder / "04_running_statistics.ipynb").read_text()
+    assert "HIDDEN" not in text and "nbgrader" not in text and missing not in text
+    # made again (after grading by hand, in a copy): the summary is replaced, never repeated
+    copy = tmp_path / "feedback"
+    shutil.copytree(folder, copy)
+    points = {nb: {gid: m for gid, (_, m) in cells.items()} for nb, cells in r.scores.items()}
+    write_summary(dataclasses.replace(r, feedback=str(copy)), points)
+    assert (copy / "04_running_statistics.html").read_text() == html
+    assert nbformat.read(copy / "04_running_statistics.ipynb", as_version=4).cells[0].source == nb.cells[0].source

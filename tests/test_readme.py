@@ -15,6 +15,7 @@ import pytest
 from autograder.grading import sandbox
 from autograder.grading.course import ROOT
 from autograder.samples.submissions import solved_assignment
+from test_lms import canvas_reupload
 
 NOTEBOOK = "01_axis_means_keepdims"  # what the two students hand in: the cheapest notebook to grade
 
@@ -103,6 +104,16 @@ def test_a_term_step_by_step_as_the_readme_writes_it(kit):
     with open(kit / "canvas_import.csv") as f:
         imported = {r[1]: r[5] for r in csv.reader(f)}
     assert imported["12345"] == "15" and imported["222"] == rows["doejane-222"]["score"]
-    assert sorted(p.name for p in (grading / "lms_feedback" / "canvas").iterdir()) == ["doejane_222",
-                                                                                      "smithjohn_12345"]
-    assert (grading / "lms_feedback" / "canvas" / "smithjohn_12345" / "00_summary.html").is_file()
+    # one upload hands the feedback back: Canvas attaches each file to the notebook it answers
+    attached, ignored = canvas_reupload(grading / "lms_feedback" / "canvas_feedback.zip",
+                                        {"12345": {"6789012": f"{NOTEBOOK}.ipynb"}, "222": {"333": f"{NOTEBOOK}.ipynb"}})
+    assert not ignored and sorted(attached) == ["12345", "222"]
+    for user, total in (("12345", "15"), ("222", rows["doejane-222"]["score"])):
+        nb = nbformat.reads(attached[user][f"{NOTEBOOK}.ipynb"].decode(), as_version=4)  # a notebook, as its name says
+        nbformat.validate(nb)
+        text = nbformat.writes(nb)
+        assert f"Total: {float(total):g} of 140 points" in nb.cells[0].source
+        assert "channel_stats_values: 1 of 3 points" in text if user == "12345" else "of 3 points" in text
+        assert "HIDDEN" not in text and "nbgrader" not in text
+        assert "doejane" not in text and "smithjohn" not in text  # nothing names a student
+    assert not (grading / "lms_feedback" / "canvas").exists()  # no folder to attach by hand

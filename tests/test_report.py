@@ -5,7 +5,7 @@ from autograder.grading.gradebook import Result
 from autograder.grading.intake import collect
 from autograder.grading.pipeline import write_outputs
 
-# an upload's name is the student's choice (Canvas keeps it after lastfirst_userid_submissionid_): a spreadsheet
+# an upload's name is the student's choice (Canvas keeps it after lastfirst_userid_attachmentid_): a spreadsheet
 # formula, terminal escape sequences (clear the screen, retitle the window) and a right-to-left override
 HOSTILE = '=HYPERLINK("evil.example","open")\x1b[2J\x1b]0;graded: 100%\x07\u202egpj.zip'
 

@@ -3,6 +3,7 @@ import json
 import re
 from pathlib import Path
 
+import nbformat
 from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
@@ -122,6 +123,14 @@ class FeedbackExporter(HTMLExporter):
         page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         return _MARKUP.sub(_with_alt, page), resources
 
+    def _preprocess(self, nb, resources):
+        """The preprocessors, then the feedback notebook from what they left, as a file beside the page."""
+        nb, resources = super()._preprocess(nb, resources)
+        if "nbgrader" in resources and resources.get("unique_key"):
+            resources.setdefault("outputs", {})[f"{resources['unique_key']}.ipynb"] = \
+                nbformat.writes(feedback_notebook(nb, resources)).encode()
+        return nb, resources
+
 
 def _with_alt(markup):
     """An ``img`` start tag without an ``alt`` attribute gets nbconvert's; all other markup stays as it is."""
@@ -173,45 +182,117 @@ def for_the_student(text, points):
     return None
 
 
-SUMMARY = None
+# the summary as it opens each notebook's page and feedback notebook (write_summary puts it there, again at each run)
+SUMMARY_START, SUMMARY_END = "<!-- batchnorm: your results -->", "<!-- /batchnorm: your results -->"
+SUMMARY_IN_PAGE = re.compile(re.escape(SUMMARY_START) + ".*?" + re.escape(SUMMARY_END) + "\n?", re.S)
+SUMMARY_CELL = "summary"  # the feedback notebook's first cell: metadata {"batchnorm": SUMMARY_CELL}
+_TEMPLATES = {}
 
 
-def _summary_template():
-    global SUMMARY
-    if SUMMARY is None:
+def _template(name):
+    if name not in _TEMPLATES:
         import jinja2
-        SUMMARY = jinja2.Template("""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Batch norm: your results</title>
-<style>body{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.4}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}.note{background:#fff3e0;padding:.5em}</style></head>
-<body>
-<h1>Batch norm: your results</h1>
+        _TEMPLATES[name] = jinja2.Template(_TEMPLATE_TEXT[name], autoescape=True)
+    return _TEMPLATES[name]
+
+
+_TEMPLATE_TEXT = {
+    # what the student reads first, wherever they open their feedback; links only where the pages are beside it
+    "results": """<h1>Batch norm: your results</h1>
 <p><b>Total: {{ num(r.total) }} of {{ num(r.max_total) }} points</b>{% if r.penalty %} (after a late penalty of
 {{ num(r.penalty) }} points){% endif %}.</p>
 {% if waiting %}<p class="note">Not complete yet: {{ waiting|length }} written answer(s), {{ num(waiting_points) }}
 points, await grading by your instructor; the total leaves them out until then.</p>{% endif %}
 {% if said %}<h2>About your submission</h2><ul>{% for text in said %}<li>{{ text }}</li>{% endfor %}</ul>{% endif %}
 <h2>Each notebook</h2>
-<table><tr><th>notebook</th><th>points</th><th>results</th></tr>
+<table><tr><th>notebook</th><th>points</th>{% if links %}<th>results</th>{% endif %}</tr>
 {% for nb, got, out_of, page in rows %}<tr><td>{{ nb }}</td><td>{{ num(got) }} / {{ num(out_of) }}</td>
-<td>{% if page %}<a href="{{ page }}">{{ page }}</a>{% else %}not graded{% endif %}</td></tr>{% endfor %}
-</table>
+{% if links %}<td>{% if page %}<a href="{{ page }}">{{ page }}</a>{% else %}not graded{% endif %}</td>{% endif %}</tr>
+{% endfor %}</table>
+""",
+    "page": """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Batch norm: your results</title>
+<style>body{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.4}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}.note{background:#fff3e0;padding:.5em}</style></head>
+<body>
+{{ results }}
 <p>Each notebook's page shows every test: what passed, and for what failed, its message.</p>
 </body></html>
-""", autoescape=True)
-    return SUMMARY
+""",
+    "in_page": """{{ start }}
+<style>.bn-results td,.bn-results th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+.bn-results table{border-collapse:collapse}.bn-results .note{background:#fff3e0;padding:.5em}</style>
+<div class="bn-results" style="font-family:sans-serif;max-width:60em;margin:1em auto;padding:0 1em 1em;border:1px solid #ccc">
+{{ results }}
+<p>Below: this notebook, each test with what passed, and for what failed, its message.</p>
+</div>
+{{ end }}
+""",
+}
 
 
 def write_summary(result, points):
-    """The student's page ``SUMMARY_PAGE`` in their feedback folder (``result.feedback``), from their result alone:
-    the total, the late penalty, written answers awaiting grading, what intake saw (in words for them; messages
-    meant for the instructor are left out), and each notebook's points with a link to its page."""
+    """The student's results, from their result alone: the total, the late penalty, written answers awaiting
+    grading, what intake saw (in words for them; messages meant for the instructor are left out), and each
+    notebook's points. Written as the page ``SUMMARY_PAGE`` in their feedback folder (``result.feedback``), at the
+    top of each notebook's page there (all a hub student fetches), and as the first cell of each feedback notebook
+    there (what Canvas hands back, ``lms``)."""
+    from markupsafe import Markup
+
     folder = Path(result.feedback)
     rows = [(nb, sum(s for s, _ in result.scores[nb].values()), sum(points[nb].values()),
              f"{nb}.html" if (folder / f"{nb}.html").exists() else None) for nb in points]
     said = [t for t in (for_the_student(text, points) for _, text in result.messages) if t]
     waiting = result.awaiting
-    page = _summary_template().render(r=result, rows=rows, said=said, waiting=waiting,
-                                      waiting_points=sum(m for _, _, m in waiting), num=lambda v: f"{v:g}")
-    (folder / SUMMARY_PAGE).write_text(page)
+
+    def results(links):
+        return Markup(_template("results").render(
+            r=result, rows=rows, said=said, waiting=waiting, links=links,
+            waiting_points=sum(m for _, _, m in waiting), num=lambda v: f"{v:g}"))
+
+    (folder / SUMMARY_PAGE).write_text(_template("page").render(results=results(True)))
+    block = _template("in_page").render(results=results(True), start=Markup(SUMMARY_START), end=Markup(SUMMARY_END))
+    for nb in points:
+        page, notebook = folder / f"{nb}.html", folder / f"{nb}.ipynb"
+        if page.exists():
+            text = SUMMARY_IN_PAGE.sub("", page.read_text())
+            page.write_text(re.sub(r"<body[^>]*>\n?", lambda m: m.group(0) + block, text, count=1))
+        if notebook.exists():
+            feedback_nb = nbformat.read(notebook, as_version=4)
+            first = feedback_nb.cells[0]
+            if first.metadata.get("batchnorm") == SUMMARY_CELL:
+                first.source = FEEDBACK_NOTEBOOK_HEAD.format(nb=nb) + str(results(False))
+                nbformat.write(feedback_nb, notebook)
     return folder / SUMMARY_PAGE
+
+
+# --- the feedback notebook: the student's notebook as graded, for an LMS that hands back a file under the name of
+# the upload it answers (Canvas's "Re-Upload Submissions", ``lms``) ---------------------------------------------
+
+FEEDBACK_NOTEBOOK_HEAD = ("**Feedback on your {nb}.** This is your notebook as it was graded, not a copy to work in: "
+                          "the points of each test are above it, and a failed test's message is in its output.\n\n")
+
+
+def feedback_notebook(nb, resources):
+    """The graded notebook ``nb`` as the feedback preprocessors left it (hidden tests hidden, written answers
+    awaiting grading marked), with each graded cell's points in a markdown cell above it, and a first cell
+    (metadata ``{"batchnorm": SUMMARY_CELL}``) that ``write_summary`` fills with the results. nbgrader's metadata
+    is left out: a feedback notebook is never taken for a submission."""
+    name = resources.get("unique_key", "notebook")
+    cells = [nbformat.v4.new_markdown_cell(FEEDBACK_NOTEBOOK_HEAD.format(nb=name), metadata={"batchnorm": SUMMARY_CELL})]
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        notes = []
+        if meta.get("grade"):
+            score, out_of = meta.get("score"), meta.get("points", 0)
+            notes.append(f"**{meta.get('grade_id')}: {'awaiting grading' if score is None else f'{score:g}'} of "
+                         f"{out_of:g} points**")
+        if meta.get("comment"):  # a grader's comment, on a graded or a solution cell
+            notes.append("> " + "\n> ".join(str(meta["comment"]).splitlines()))
+        if notes:
+            cells.append(nbformat.v4.new_markdown_cell("\n\n".join(notes), metadata={"batchnorm": "points"}))
+        copy = nbformat.from_dict(dict(cell))
+        copy.metadata = nbformat.from_dict({k: v for k, v in cell.metadata.items() if k != "nbgrader"})
+        cells.append(copy)
+    keep = {k: nb.metadata[k] for k in ("kernelspec", "language_info") if k in nb.metadata}
+    return nbformat.v4.new_notebook(cells=cells, metadata=keep)

@@ -4,8 +4,8 @@ Accepted layouts (a folder, or a zip of one):
 
 - nbgrader's tree: ``[submitted/]<student>/batchnorm/*.ipynb``;
 - Canvas's "Download submissions": top-level files
-  ``<lastfirst>_[LATE_]<userid>_<submissionid>_<original file name>``, e.g.
-  ``smithjohn_LATE_12345_6789012_batchnorm.zip``; ``userid`` and ``submissionid`` are digits, one
+  ``<lastfirst>_[LATE_]<userid>_<attachmentid>_<original file name>``, e.g.
+  ``smithjohn_LATE_12345_6789012_batchnorm.zip``; ``userid`` and ``attachmentid`` are digits, one
   student may have several files, and Canvas appends ``-N`` to the original name of a resubmitted file
   (``02_forward-1.ipynb``: read as ``02_forward.ipynb``). The student id is ``<lastfirst>-<userid>``;
 - Moodle's "Download all submissions": one folder per student and submission plugin,
@@ -21,7 +21,9 @@ Accepted layouts (a folder, or a zip of one):
 
 An uploaded archive (``.zip``) is unpacked, without a leading ``batchnorm/`` folder. Canvas and Moodle
 students keep the LMS's own identity in ``Student.lms``, for the way back (``lms``):
-``{"lms": "canvas", "id": userid, "name": lastfirst, "submission": submissionid, "late": bool}`` or
+``{"lms": "canvas", "id": userid, "name": lastfirst, "late": bool, "uploads": {original file name: download file
+name}}`` (a download name's ``attachmentid`` is that file's id in Canvas, which its "Re-Upload Submissions" reads
+back) or
 ``{"lms": "moodle", "id": participantid, "name": full name, "folder": the download folder's name}``.
 Student ids match ``[A-Za-z0-9._@-]+``; the LMS's user id in them keeps namesakes apart.
 """
@@ -43,8 +45,8 @@ from .notebooks import without_hidden_tests
 MAX_FILE_BYTES = 50 * 2 ** 20  # a notebook larger than this is not read
 # not notebooks, and not worth a note: the release's own files, and what nbgrader's submit adds
 EXPECTED_OTHER_FILES = frozenset(RELEASE_FILES) | {"timestamp.txt", "submission_secret.txt"}
-# Canvas: lastfirst_[LATE_]userid_submissionid_original name
-CANVAS_NAME = re.compile(r"^(?P<name>[^_]+)_(?:(?P<late>LATE)_)?(?P<id>\d+)_(?P<submission>\d+)_(?P<original>.+)$")
+# Canvas: lastfirst_[LATE_]userid_attachmentid_original name
+CANVAS_NAME = re.compile(r"^(?P<name>[^_]+)_(?:(?P<late>LATE)_)?(?P<id>\d+)_(?P<attachment>\d+)_(?P<original>.+)$")
 # Canvas's mark of a resubmitted file: -N before the extension
 RESUBMITTED = re.compile(r"^(?P<stem>.+)-(?P<n>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
 # Moodle: a folder Full Name_participantid_assignsubmission_plugin[_], or, when flat, a file
@@ -139,8 +141,7 @@ def _canvas(students, match):
     sid = _safe_id(f"{match['name']}-{match['id']}")
     student = students.setdefault(sid, Student(sid))
     if not student.lms:
-        student.lms = {"lms": "canvas", "id": match["id"], "name": match["name"],
-                       "submission": match["submission"], "late": False}
+        student.lms = {"lms": "canvas", "id": match["id"], "name": match["name"], "late": False}
     student.lms["late"] = student.lms["late"] or bool(match["late"])
     return student
 
@@ -212,6 +213,7 @@ def collect(source):
                 students[sid].note("info", f"{name}: Canvas's resubmission mark -{number} removed; read as "
                                            f"{original}")
             _add_upload(students[sid], original, data)
+            students[sid].lms.setdefault("uploads", {})[original] = name  # for Canvas's Re-Upload (lms)
     return [students[s] for s in sorted(students)]
 
 

@@ -32,7 +32,16 @@ Feedback files (``feedback_zip``), from each student's feedback folder: their su
 - ``moodle_feedback.zip`` for Moodle's "Upload multiple feedback files in a zip": one folder per student,
   named exactly like the download's (``Ada Lovelace_4242_assignsubmission_file_/02_forward.html``); Moodle
   matches a path on its ``<name>_<participantid>_<plugin type>_<plugin>`` part;
-- ``canvas/<lastfirst>_<userid>/`` folders, to attach as submission comments;
+- ``canvas_feedback.zip`` for Canvas's "Re-Upload Submissions" (``canvas_files``): one file per file the student
+  uploaded, named exactly like it in the download (``smithjohn_12345_6789012_04_running_statistics.ipynb``). Canvas
+  reads a name's first two all-digit ``_`` parts as the user id and the id of one of that user's submitted files
+  (attachment), adds the file to that submission as a comment ("See attached file"), and shows it under the name of
+  the file it answers, whatever its own name (Canvas's ``Assignment#infer_comment_context_from_filename`` and
+  ``generate_comments_from_files``; instructure/canvas-lms issue 2406). So the content is of the uploaded file's
+  kind: the feedback notebook (``feedback.feedback_notebook``) for an uploaded notebook, a zip of the student's pages
+  for an uploaded zip;
+- ``canvas/<lastfirst>_<userid>/`` folders, for Canvas students none of whose uploads can carry feedback, to attach
+  by hand;
 - ``other/<student>/`` for students without an LMS identity.
 """
 import csv
@@ -46,6 +55,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from .intake import CANVAS_NAME
 from .report import awaiting_text
 from .term import lateness
 
@@ -335,22 +345,69 @@ def _pages(result, report):
     return pages
 
 
+CANVAS_FEEDBACK_ZIP = "canvas_feedback.zip"
+RENAMED = re.compile(r"^(?P<file>.+) was renamed; graded as (?P<nb>\S+)\.ipynb$")  # intake's message
+
+
+def canvas_reads(name):
+    """(user id, attachment id) as Canvas's Re-Upload reads a file name: its first two all-digit ``_`` parts."""
+    digits = [part for part in name.split("_") if part.isdigit() and part.isascii()]
+    return tuple(digits[:2]) if len(digits) >= 2 else None
+
+
+def canvas_files(result, pages):
+    """[(name in canvas_feedback.zip, bytes)]: the feedback Canvas's Re-Upload attaches to each of the student's
+    uploads (module docstring): an uploaded notebook gets its feedback notebook, an uploaded zip a zip of ``pages``;
+    anything else, or a notebook that was not graded, nothing."""
+    folder = Path(result.feedback)
+    renamed = {m["file"]: m["nb"] for m in (RENAMED.match(text) for _, text in result.messages) if m}
+    files = []
+    for original, download in sorted(result.lms.get("uploads", {}).items()):
+        match = CANVAS_NAME.match(download)
+        if not match:
+            continue
+        if original.lower().endswith(".zip"):
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+                for page in pages:
+                    zf.write(page, page.name)
+            data = buf.getvalue()
+        elif original.endswith(".ipynb") and (folder / f"{renamed.get(original, original[:-6])}.ipynb").is_file():
+            data = (folder / f"{renamed.get(original, original[:-6])}.ipynb").read_bytes()
+        else:
+            continue
+        name = download
+        if canvas_reads(name) != (match["id"], match["attachment"]):  # a name Canvas would misread: only the ids
+            name = f"{match['id']}_{match['attachment']}_{match['original']}"
+        files.append((name, data))
+    return files
+
+
 def feedback_zip(results, out_dir):
-    """(paths written, Report): ``out_dir/moodle_feedback.zip``, ``out_dir/canvas/``, ``out_dir/other/``.
+    """(paths written, Report): ``out_dir/moodle_feedback.zip``, ``out_dir/canvas_feedback.zip``,
+    ``out_dir/canvas/``, ``out_dir/other/``.
 
     See the module docstring for the layout. ``canvas/`` and ``other/`` are emptied first, so that they hold
-    this class's pages only; the zip is written only if some student came from Moodle.
+    this class's pages only; each zip is written only if some student came from its LMS.
     """
     out_dir = Path(out_dir)
     report = Report("Feedback files", out=out_dir, done="students' pages packed")
     for sub in ("canvas", "other"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
-    moodle, paths = [], []
+    moodle, canvas, paths = [], [], []
     for r in results:
         pages = _pages(r, report)
         if not pages:
             continue
         kind = r.lms.get("lms")
+        if kind == "canvas":
+            files = canvas_files(r, pages)
+            if files:
+                canvas += files
+                report.filled.append((r.lms.get("name", r.student), f"{CANVAS_FEEDBACK_ZIP}: {len(files)} file(s)"))
+                continue
+            report.notes.append(f"{r.student}: none of their Canvas uploads is a graded notebook or a zip, to which "
+                                "Canvas's Re-Upload could attach feedback: attach the pages in canvas/ by hand")
         if kind == "moodle":
             folder = r.lms.get("folder") or f"{r.lms['name']}_{r.lms['id']}_assignsubmission_file_"
             parts = folder.split("_", 4)
@@ -377,6 +434,14 @@ def feedback_zip(results, out_dir):
                 for page in pages:
                     zf.write(page, f"{folder}/{page.name}")
         paths.append(zip_path)
+    canvas_zip = out_dir / CANVAS_FEEDBACK_ZIP
+    canvas_zip.unlink(missing_ok=True)
+    if canvas:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(canvas_zip, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in canvas:
+                zf.writestr(name, data)
+        paths.append(canvas_zip)
     paths += [out_dir / sub for sub in ("canvas", "other") if (out_dir / sub).is_dir()]
     return paths, report
 
@@ -468,8 +533,8 @@ def add_commands(subparsers):
                                                           "beside it); never the input")
     _source_options(e)
     e.set_defaults(func=_export)
-    f = subparsers.add_parser("feedback-zip", help="feedback pages for the LMS: moodle_feedback.zip, canvas/ and "
-                                                   "other/ folders")
+    f = subparsers.add_parser("feedback-zip", help="feedback for the LMS: moodle_feedback.zip, canvas_feedback.zip, "
+                                                   "and canvas/ and other/ folders")
     _source_options(f)
     f.add_argument("--out", type=Path, default=None, help="output folder (default <graded>/lms_feedback)")
     f.set_defaults(func=_feedback_zip)
