@@ -69,7 +69,7 @@ def round_trip(work, students=STUDENTS, say=print):
         say(f"{student}: nbgrader fetch_assignment, {'a mistake: ' + ', '.join(variants) if variants else 'solved'}"
             f", nbgrader submit")
 
-    course.nbgrader("collect", ASSIGNMENT, "--CollectApp.check_owner=False")
+    course.nbgrader("collect", ASSIGNMENT, "--ExchangeCollect.check_owner=False")
     say(f"instructor: nbgrader collect -> {course.root / 'build' / 'submitted'}")
     return course
 

@@ -1,4 +1,5 @@
-"""The student's flow in a real browser: run the lessons, press Validate, find the released assignment.
+"""The student's flow in a real browser: run the lessons, press Validate, fetch and submit the assignment, fetch
+its feedback.
 
 A JupyterLab server from this environment (with nbgrader's lab extension) serves a temporary home that holds
 the solved assignment and one realistic mistake; headless Chromium, driven by Playwright, works in it as a
@@ -16,9 +17,10 @@ import pytest
 pw = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -r requirements.txt")
 
 import lab_browser as lb  # noqa: E402
-from autograder import release  # noqa: E402
-from autograder.grading.course import ASSIGNMENT, COURSE_ID, ROOT  # noqa: E402
+from autograder import exchange_demo, release  # noqa: E402
+from autograder.grading.course import ASSIGNMENT, COURSE_ID, ROOT, Course  # noqa: E402
 from autograder.grading.notebooks import grade_id  # noqa: E402
+from autograder.grading.pipeline import Settings, grade_class  # noqa: E402
 from autograder.samples import variants as V  # noqa: E402
 from autograder.samples.submissions import solved_assignment  # noqa: E402
 
@@ -240,3 +242,46 @@ def test_assignment_list_shows_the_released_assignment(page, student):
     expect(fetched.locator(".item_name").first).to_have_text(ASSIGNMENT)
     downloaded = student.home / "downloads" / ASSIGNMENT
     assert sorted(p.name for p in downloaded.glob("*.ipynb")) == sorted(f"{n}.ipynb" for n in student.solved)
+
+
+def test_feedback_comes_back_through_the_assignment_list(page, student):
+    """The student hands in lesson 1 alone with Submit; the instructor collects, grades (the kit's pipeline) and
+    releases the feedback with nbgrader's commands; Fetch Feedback brings the student's page, which they open from
+    the file browser: it starts with their results, the lessons they did not hand in included."""
+    downloaded = student.home / "downloads" / ASSIGNMENT
+    for nb in downloaded.glob("*.ipynb"):
+        nb.unlink()
+    nbformat.write(student.solved[LESSON1], downloaded / f"{LESSON1}.ipynb")
+    lb.close_dialogs(page)
+    fetched = page.locator("#fetched_assignments_list > .list_item")
+    fetched.get_by_role("button", name="Submit").click()
+    submitted = page.locator("#submitted_assignments_list > .list_item")
+    expect(submitted).to_have_count(1, timeout=60_000)
+    shot(page, "assignment-submitted")
+
+    # the instructor: nbgrader collect, the kit's grading, nbgrader release_feedback
+    exchange = student.tmp / "exchange"
+    instructor = Course.create(student.tmp / "instructor", exchange_root=str(exchange))
+    instructor.generate()
+    instructor.nbgrader("collect", ASSIGNMENT, "--ExchangeCollect.check_owner=False")
+    (result,) = grade_class(instructor.root / "build" / "submitted", student.tmp / "graded",
+                            Settings(workers=1, cell_timeout=30, notebook_timeout=120, sandbox=False), progress=False)
+    assert result.total == sum(m for _, m in result.scores[LESSON1].values()) > 0
+    exchange_demo.release_feedback(student.tmp / "graded" / "course", exchange, say=lambda _: None)
+
+    # the student
+    page.locator("#refresh_assignments_list").click()
+    submitted.get_by_role("button", name="Fetch Feedback").click()
+    view = submitted.get_by_text("(view feedback)")
+    expect(view).to_be_visible(timeout=60_000)
+    shot(page, "feedback-fetched")
+    view.click()
+    item = page.locator(".jp-DirListing-item", has_text=f"{LESSON1}.html")
+    expect(item).to_be_visible(timeout=60_000)
+    item.dblclick()
+    shown = page.frame_locator(".jp-HTMLViewer iframe").locator("body")
+    expect(shown).to_contain_text("Batch norm: your results", timeout=60_000)
+    expect(shown).to_contain_text(f"Total: {result.total:g} of {result.max_total:g} points")
+    expect(shown).to_contain_text(f"{LESSON2}.ipynb was not in your submission: 0 of 22 points.")
+    expect(shown).to_contain_text(f"{LESSON1} (Score:")
+    shot(page, "feedback-page")

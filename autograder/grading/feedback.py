@@ -9,6 +9,7 @@ from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
 
+from .intake import FEEDBACK_CELL
 from .notebooks import HIDDEN
 
 # nbconvert's text for an image without one
@@ -157,6 +158,9 @@ FOR_THE_STUDENT = [
     (r"^(?P<file>.+) has no nbgrader metadata .*$",
      "{file} has lost the notebook's grading information (its cells copied into a new notebook?): it scored 0. "
      "Work in the notebook as it was handed out."),
+    (r"^(?P<file>.+) is a feedback notebook .*$",
+     "{file} is a feedback notebook (the graded copy of a notebook, handed back), not the notebook you worked in: it "
+     "scored 0."),
     (r"^(?P<file>.+) is not a valid zip archive$", "{file} is not a zip archive that can be opened."),
     (r"^(?P<file>.+) is an empty archive$", "{file} is an empty archive."),
     (r"^(?P<nb>\S+\.ipynb): (?P<cell>.+) ran past the per-cell time limit.*$",
@@ -185,7 +189,6 @@ def for_the_student(text, points):
 # the summary as it opens each notebook's page and feedback notebook (write_summary puts it there, again at each run)
 SUMMARY_START, SUMMARY_END = "<!-- batchnorm: your results -->", "<!-- /batchnorm: your results -->"
 SUMMARY_IN_PAGE = re.compile(re.escape(SUMMARY_START) + ".*?" + re.escape(SUMMARY_END) + "\n?", re.S)
-SUMMARY_CELL = "summary"  # the feedback notebook's first cell: metadata {"batchnorm": SUMMARY_CELL}
 _TEMPLATES = {}
 
 
@@ -260,7 +263,7 @@ def write_summary(result, points):
         if notebook.exists():
             feedback_nb = nbformat.read(notebook, as_version=4)
             first = feedback_nb.cells[0]
-            if first.metadata.get("batchnorm") == SUMMARY_CELL:
+            if first.metadata.get("batchnorm") == FEEDBACK_CELL:
                 first.source = FEEDBACK_NOTEBOOK_HEAD.format(nb=nb) + str(results(False))
                 nbformat.write(feedback_nb, notebook)
     return folder / SUMMARY_PAGE
@@ -276,10 +279,10 @@ FEEDBACK_NOTEBOOK_HEAD = ("**Feedback on your {nb}.** This is your notebook as i
 def feedback_notebook(nb, resources):
     """The graded notebook ``nb`` as the feedback preprocessors left it (hidden tests hidden, written answers
     awaiting grading marked), with each graded cell's points in a markdown cell above it, and a first cell
-    (metadata ``{"batchnorm": SUMMARY_CELL}``) that ``write_summary`` fills with the results. nbgrader's metadata
+    (metadata ``{"batchnorm": FEEDBACK_CELL}``) that ``write_summary`` fills with the results. nbgrader's metadata
     is left out: a feedback notebook is never taken for a submission."""
     name = resources.get("unique_key", "notebook")
-    cells = [nbformat.v4.new_markdown_cell(FEEDBACK_NOTEBOOK_HEAD.format(nb=name), metadata={"batchnorm": SUMMARY_CELL})]
+    cells = [nbformat.v4.new_markdown_cell(FEEDBACK_NOTEBOOK_HEAD.format(nb=name), metadata={"batchnorm": FEEDBACK_CELL})]
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         notes = []

@@ -42,6 +42,7 @@ import nbformat
 from .course import ASSIGNMENT, RELEASE_FILES
 from .notebooks import without_hidden_tests
 
+FEEDBACK_CELL = "summary"  # the first cell of a feedback notebook (feedback.feedback_notebook) is marked so
 MAX_FILE_BYTES = 50 * 2 ** 20  # a notebook larger than this is not read
 # not notebooks, and not worth a note: the release's own files, and what nbgrader's submit adds
 EXPECTED_OTHER_FILES = frozenset(RELEASE_FILES) | {"timestamp.txt", "submission_secret.txt"}
@@ -317,6 +318,12 @@ def prepare(student, source_notebooks):
             unreadable.add(stem)  # reported: not "missing" as well
             continue
         ids = _grade_ids(nb)
+        if not ids and nb.cells and nb.cells[0].metadata.get("batchnorm") == FEEDBACK_CELL:
+            student.note("error", f"{path} is a feedback notebook (a graded copy handed back), not the notebook "
+                                  "worked in; scored 0")
+            if stem in expected and stem not in found:
+                found[stem] = None  # said once: not "missing" too
+            continue
         if stem in expected and stem not in found and ids:
             found[stem] = nb
             continue

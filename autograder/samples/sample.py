@@ -44,8 +44,8 @@ def _append_to_answer(notebooks, name, code):
     return nbs
 
 
-L1, L2, L3, L4, L5 = "01_axis_means_keepdims", "02_forward", "03_backward", "04_running_statistics", \
-    "05_batchnorm_in_a_network"
+L1, L2, L3, L4, L5, L6 = "01_axis_means_keepdims", "02_forward", "03_backward", "04_running_statistics", \
+    "05_batchnorm_in_a_network", "06_normalization_family"
 
 
 def invalid_json(s):
@@ -197,6 +197,16 @@ def slow_notebook(s):
     return files_of(nbs)
 
 
+def feedback_notebook(s):
+    """Lesson 6 handed in as the feedback notebook Canvas gave back for it (named like the upload it answers), instead
+    of the notebook worked in: the graded cells without their nbgrader metadata, the results first."""
+    from ..grading.feedback import feedback_notebook as made_from
+
+    nbs = copy.deepcopy(s.solved)
+    nbs[L6] = made_from(nbs[L6], {"unique_key": L6})
+    return files_of(nbs)
+
+
 def empty_archive(s):
     return {}
 
@@ -208,7 +218,7 @@ def not_a_notebook(s):
 BROKEN = [invalid_json, old_nbformat, missing_notebook, renamed_notebook, extra_notebook, deleted_test_cell,
           duplicated_cells, changed_grade_ids, no_metadata, edited_test_cell, infinite_loop, too_much_memory,
           kernel_exit, kernel_exit_late, kernel_exit_in_hidden_check, calls_sys_exit, floods_output, empty_archive,
-          not_a_notebook]
+          not_a_notebook, feedback_notebook]
 
 def touched(case_files, solved_files):
     """The solved files a broken case changed or removed."""
