@@ -58,5 +58,9 @@ $(READY): requirements.txt
 	echo "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/batchnorm_course.pth"
 	touch $@
 
-clean:                    ## remove build/ (graded classes, demos, the release zip)
-	rm -rf build .pytest_cache
+clean:                    ## remove build/ (demos, the release zip) but a term's build/grading; FORCE=1 removes it too
+	@if [ -d build/grading ] && [ -z "$(FORCE)" ]; then \
+	  find build -mindepth 1 -maxdepth 1 ! -name grading -exec rm -rf {} +; \
+	  echo "kept build/grading (a graded class: its gradebook, grades by hand, feedback); make clean FORCE=1 removes it"; \
+	else rm -rf build; fi
+	rm -rf .pytest_cache

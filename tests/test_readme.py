@@ -117,3 +117,17 @@ def test_a_term_step_by_step_as_the_readme_writes_it(kit):
         assert "HIDDEN" not in text and "nbgrader" not in text
         assert "doejane" not in text and "smithjohn" not in text  # nothing names a student
     assert not (grading / "lms_feedback" / "canvas").exists()  # no folder to attach by hand
+
+
+def test_make_clean_keeps_a_terms_gradebook_unless_forced(tmp_path):
+    """The README's step 3 keeps the term in build/grading: `make clean` leaves it, `make clean FORCE=1` does not."""
+    shutil.copy(ROOT / "Makefile", tmp_path)
+    for path in ("build/grading/course/build/gradebook.db", "build/demo/grades.csv", "build/release/batchnorm.zip"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("x")
+    said = subprocess.run(["make", "-s", "clean"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert "FORCE=1" in said
+    assert [p.relative_to(tmp_path).as_posix() for p in sorted((tmp_path / "build").rglob("*"))] == [
+        "build/grading", "build/grading/course", "build/grading/course/build", "build/grading/course/build/gradebook.db"]
+    subprocess.run(["make", "-s", "clean", "FORCE=1"], cwd=tmp_path, check=True)
+    assert not (tmp_path / "build").exists()
