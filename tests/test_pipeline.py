@@ -529,7 +529,8 @@ def test_intake_reads_nbgrader_trees_and_lms_downloads(small_class, tmp_path):
 
 def test_each_student_has_one_page_first_with_the_total_each_notebook_and_what_intake_saw_in_their_words(
         class_results, packed):
-    from autograder.grading.feedback import SUMMARY_PAGE
+    from autograder.grading.feedback import SUMMARY_PAGE, for_the_student
+    from autograder.grading.intake import Student, prepare
 
     def page(student):
         return (Path(class_results[student].feedback) / SUMMARY_PAGE).read_text()
@@ -543,6 +544,16 @@ def test_each_student_has_one_page_first_with_the_total_each_notebook_and_what_i
     assert "you edited the test cell" in page("tampered") and "the original test was put back" in page("tampered")
     solved = page(SOLVED)
     assert "Not complete yet: 4 written answer(s), 7" in solved and "About your submission" not in solved
+    assert "<td>37 / 39\n(2 awaiting grading)</td>" in solved  # lesson 4's written answer, on its row
+    for case, why in [("empty-archive", "is an empty archive."), ("not-a-notebook", "could not be read as a notebook")]:
+        nothing, _ = student_with(packed, case)  # nothing gradable: their page alone says why
+        assert why in page(nothing) and f"Total: 0 of {r.max_total:g} points" in page(nothing)
+        assert sorted(p.name for p in Path(class_results[nothing].feedback).glob("*.html")) == [SUMMARY_PAGE]
+    student = Student("pdf")
+    student.files = {"notes.pdf": b"%PDF-1.4"}
+    prepare(student, {})
+    assert [for_the_student(text, {}) for _, text in student.messages] == ["notes.pdf is not a notebook: it was not "
+                                                                           "graded."]
     for student in [missing, "tampered", SOLVED]:  # nothing hidden, nothing of another student
         text = page(student)
         assert "HIDDEN TESTS" not in text and "check(" not in text and "autograder" not in text
@@ -568,8 +579,9 @@ def test_each_notebooks_page_and_feedback_notebook_open_with_the_students_result
     assert "Feedback on your 04_running_statistics" in nb.cells[0].source and said in nb.cells[0].source
     notes = [c.source for c in nb.cells if c.metadata.get("batchnorm") == "points"]
     assert len(notes) == len(r.scores["04_running_statistics"])  # one per graded cell
-    assert f"running_update_direction: {r.scores['04_running_statistics']['running_update_direction'][0]:g} of 3 " \
+    assert f"Test `running_update_direction`: {r.scores['04_running_statistics']['running_update_direction'][0]:g} of 3 " \
            "points" in "\n".join(notes)
+    assert all(c.metadata.get("editable") is False for c in nb.cells)  # feedback, not a copy to work in
     text = (folder / "04_running_statistics.ipynb").read_text()
     assert "HIDDEN" not in text and "nbgrader" not in text and missing not in text
     # made again (after grading by hand, in a copy): the summary is replaced, never repeated

@@ -113,7 +113,7 @@ def test_a_term_step_by_step_as_the_readme_writes_it(kit):
         nbformat.validate(nb)
         text = nbformat.writes(nb)
         assert f"Total: {float(total):g} of 140 points" in nb.cells[0].source
-        assert "channel_stats_values: 1 of 3 points" in text if user == "12345" else "of 3 points" in text
+        assert "Test `channel_stats_values`: 1 of 3 points" in text if user == "12345" else "of 3 points" in text
         assert "HIDDEN" not in text and "nbgrader" not in text
         assert "doejane" not in text and "smithjohn" not in text  # nothing names a student
     assert not (grading / "lms_feedback" / "canvas").exists()  # no folder to attach by hand

@@ -22,8 +22,8 @@ _MARKUP = re.compile(rf"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<([a-zA-Z][^\s/>
 
 
 # put above a written answer that no one has graded yet, on the student's page
-AWAITING_NOTE = ("> **Awaiting grading by hand.** Your instructor has not graded this answer yet: its score below, and "
-                 "this notebook's total, count it as 0 until then.\n\n")
+AWAITING_NOTE = ("> **Awaiting grading by hand.** Your instructor has not graded this answer yet: until then it counts "
+                 "as 0 in its score and in this notebook's total.\n\n")
 
 
 class GetGradesNamingAwaiting(GetGrades):
@@ -162,6 +162,7 @@ FOR_THE_STUDENT = [
      "{file} is a feedback notebook (the graded copy of a notebook, handed back), not the notebook you worked in: it "
      "scored 0."),
     (r"^(?P<file>.+) is not a valid zip archive$", "{file} is not a zip archive that can be opened."),
+    (r"^(?P<file>.+) is not a notebook; ignored$", "{file} is not a notebook: it was not graded."),
     (r"^(?P<file>.+) is an empty archive$", "{file} is an empty archive."),
     (r"^(?P<nb>\S+\.ipynb): (?P<cell>.+) ran past the per-cell time limit.*$",
      "{nb}: {cell} ran longer than the time limit for one cell and was stopped."),
@@ -205,11 +206,12 @@ _TEMPLATE_TEXT = {
 <p><b>Total: {{ num(r.total) }} of {{ num(r.max_total) }} points</b>{% if r.penalty %} (after a late penalty of
 {{ num(r.penalty) }} points){% endif %}.</p>
 {% if waiting %}<p class="note">Not complete yet: {{ waiting|length }} written answer(s), {{ num(waiting_points) }}
-points, await grading by your instructor; the total leaves them out until then.</p>{% endif %}
+points, await grading by your instructor ({{ waiting_where }}); they count as 0 in the total until then.</p>{% endif %}
 {% if said %}<h2>About your submission</h2><ul>{% for text in said %}<li>{{ text }}</li>{% endfor %}</ul>{% endif %}
 <h2>Each notebook</h2>
 <table><tr><th>notebook</th><th>points</th>{% if links %}<th>results</th>{% endif %}</tr>
-{% for nb, got, out_of, page in rows %}<tr><td>{{ nb }}</td><td>{{ num(got) }} / {{ num(out_of) }}</td>
+{% for nb, got, out_of, page, pending in rows %}<tr><td>{{ nb }}</td><td>{{ num(got) }} / {{ num(out_of) }}{% if pending %}
+({{ num(pending) }} awaiting grading){% endif %}</td>
 {% if links %}<td>{% if page %}<a href="{{ page }}">{{ page }}</a>{% else %}not graded{% endif %}</td>{% endif %}</tr>
 {% endfor %}</table>
 """,
@@ -243,15 +245,16 @@ def write_summary(result, points):
     from markupsafe import Markup
 
     folder = Path(result.feedback)
-    rows = [(nb, sum(s for s, _ in result.scores[nb].values()), sum(points[nb].values()),
-             f"{nb}.html" if (folder / f"{nb}.html").exists() else None) for nb in points]
-    said = [t for t in (for_the_student(text, points) for _, text in result.messages) if t]
     waiting = result.awaiting
+    rows = [(nb, sum(s for s, _ in result.scores[nb].values()), sum(points[nb].values()),
+             f"{nb}.html" if (folder / f"{nb}.html").exists() else None,
+             sum(m for n, _, m in waiting if n == nb)) for nb in points]
+    said = [t for t in (for_the_student(text, points) for _, text in result.messages) if t]
 
     def results(links):
         return Markup(_template("results").render(
-            r=result, rows=rows, said=said, waiting=waiting, links=links,
-            waiting_points=sum(m for _, _, m in waiting), num=lambda v: f"{v:g}"))
+            r=result, rows=rows, said=said, waiting=waiting, links=links, num=lambda v: f"{v:g}",
+            waiting_points=sum(m for _, _, m in waiting), waiting_where=", ".join(sorted({n for n, _, _ in waiting}))))
 
     (folder / SUMMARY_PAGE).write_text(_template("page").render(results=results(True)))
     block = _template("in_page").render(results=results(True), start=Markup(SUMMARY_START), end=Markup(SUMMARY_END))
@@ -288,8 +291,8 @@ def feedback_notebook(nb, resources):
         notes = []
         if meta.get("grade"):
             score, out_of = meta.get("score"), meta.get("points", 0)
-            notes.append(f"**{meta.get('grade_id')}: {'awaiting grading' if score is None else f'{score:g}'} of "
-                         f"{out_of:g} points**")
+            notes.append(f"**Test `{meta.get('grade_id')}`: {'awaiting grading' if score is None else f'{score:g}'} of "
+                         f"{out_of:g} point{'' if out_of == 1 else 's'}**")
         if meta.get("comment"):  # a grader's comment, on a graded or a solution cell
             notes.append("> " + "\n> ".join(str(meta["comment"]).splitlines()))
         if notes:
@@ -297,5 +300,7 @@ def feedback_notebook(nb, resources):
         copy = nbformat.from_dict(dict(cell))
         copy.metadata = nbformat.from_dict({k: v for k, v in cell.metadata.items() if k != "nbgrader"})
         cells.append(copy)
+    for cell in cells:  # feedback, not a copy to work in: JupyterLab opens every cell read-only
+        cell.metadata.update(editable=False, deletable=False)
     keep = {k: nb.metadata[k] for k in ("kernelspec", "language_info") if k in nb.metadata}
     return nbformat.v4.new_notebook(cells=cells, metadata=keep)

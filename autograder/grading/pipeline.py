@@ -18,6 +18,7 @@ into a gradebook other shards share; run again, it first forgets its students' r
 import csv
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -380,12 +381,24 @@ def grade_class(source, out_dir, settings=None, progress=True, timings=None, fee
     finally:
         pool.close()
 
+    # a student with nothing gradable (an empty archive, a PDF) gets their summary page alone: it says why
+    nothing_gradable = {s.id: s for s in students
+                        if not s.notebooks and (feedback is True or feedback and s.id in feedback)}
     for sid, result in results.items():
         for notebook in points:
             result.messages += _notebook_messages(course.autograded_dir(sid) / f"{notebook}.ipynb",
                                                   f"{notebook}.ipynb")
         if sid in wanted and course.feedback_dir(sid).exists():
             result.feedback = str(course.feedback_dir(sid))
+        elif sid in nothing_gradable:
+            folder = course.feedback_dir(sid)
+            shutil.rmtree(folder, ignore_errors=True)  # an earlier grading's pages are not this submission's
+            folder.mkdir(parents=True)
+            for name in ("timestamp.txt", "submission_secret.txt"):  # what nbgrader's release_feedback reads
+                data = nothing_gradable[sid].nbgrader_file(name)
+                if data is not None:
+                    (folder / name).write_bytes(data)
+            result.feedback = str(folder)
     gradebook.record(db_url, results.values())
     if only is None:
         gradebook.shard_finished(db_url, shard_name)
