@@ -167,8 +167,7 @@ def graded_class(course, packed, tmp_path_factory):
     before = folder_digest(folder)
     # feedback pages for the solved and the blank work, the mistakes and the broken students: what the feedback
     # tests read (the correct variants' and the warning answers' pages would be the solution's again)
-    pages = ([student_id(s) for s in ("solution", "blank", "mistake", "tampered")]
-             + [name for name, (_, files) in packed.items() if len(files) > 1])
+    pages = [student_id(s) for s in ("solution", "blank", "mistake", "tampered")] + list(packed)
     timings = {}
     with watching_pools() as pools:
         results = grade_class(folder, tmp / "graded", Settings(**SETTINGS), progress=False, timings=timings,
