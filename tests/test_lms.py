@@ -354,7 +354,9 @@ def test_canvas_feedback_zip_is_one_upload_that_canvas_attaches_to_each_students
     results[2].messages.append(("error", f"my_work.ipynb was renamed; graded as {NB2}"))
     out = tmp_path / "lms_feedback"
     paths, report = lms.feedback_zip(results, out)
-    assert paths == [out / "canvas_feedback.zip"] and not report.notes and not report.unmatched
+    assert paths == [out / "canvas_feedback.zip"] and not report.unmatched
+    assert report.notes == [f"canvas_feedback.zip: upload it with Re-Upload Submissions on the assignment's page; "
+                            "Canvas attaches each file to the upload it answers, under that upload's name"]
     # what Canvas holds: each student's submitted files (the download's names, without lastfirst_[LATE_]ids_)
     submitted = {"12345": {"6789012": "batchnorm.zip"}, "222": {"333": NB1, "334": "02_forward-1.ipynb"},
                  "31": {"41": "my_work.ipynb", "42": "notes.pdf"}}

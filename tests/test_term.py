@@ -114,6 +114,9 @@ def test_a_term_late_work_extensions_and_unknown_times_from_every_source(tmp_pat
     assert rows["ontime"]["late"] == "" and rows["ontime"]["late_penalty"] == "0"
     page = (out / "course" / "build" / "feedback" / "hourlate" / "batchnorm" / f"{NOTEBOOK}.html").read_text()
     assert "Late submission penalty (Score: -1.7)" in page  # nbgrader's feedback page shows its penalty
+    assert "Submitted 1 hour after the due date." in page and "(after a late penalty of\n1.7 points)" in page
+    page = (out / "course" / "build" / "feedback" / "threedays" / "batchnorm" / "00_summary.html").read_text()
+    assert "Submitted 3 days after the due date." in page
     report = (out / "report.txt").read_text()
 
     assert "late submissions: 5, late penalties" in report and "threedays: 3 d late, penalty 3.4" in report

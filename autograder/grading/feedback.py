@@ -176,12 +176,22 @@ FOR_THE_STUDENT = [
 ]
 
 
+_UNITS = {"d": "day", "h": "hour", "min": "minute", "s": "second"}
+
+
+def _spelled(duration):
+    """``term.lateness``'s "1 d 3 h" as "1 day 3 hours"."""
+    return re.sub(r"(\d+) (d|h|min|s)\b", lambda m: f"{m[1]} {_UNITS[m[2]]}{'' if m[1] == '1' else 's'}", duration)
+
+
 def for_the_student(text, points):
     """What a student reads of one of their grading messages, or None (instructor-only)."""
     for pattern, words in FOR_THE_STUDENT:
         match = re.match(pattern, text, re.S)
         if match:
             found = match.groupdict()
+            if "late" in found:
+                found["late"] = _spelled(found["late"])
             notebook = found.get("nb", "").removesuffix(".ipynb")
             return words.format(**found, points=f"{sum(points.get(notebook, {}).values()):g}")
     return None

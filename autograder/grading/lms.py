@@ -442,6 +442,8 @@ def feedback_zip(results, out_dir):
             for name, data in canvas:
                 zf.writestr(name, data)
         paths.append(canvas_zip)
+        report.notes.append(f"{CANVAS_FEEDBACK_ZIP}: upload it with Re-Upload Submissions on the assignment's page; "
+                            "Canvas attaches each file to the upload it answers, under that upload's name")
     paths += [out_dir / sub for sub in ("canvas", "other") if (out_dir / sub).is_dir()]
     return paths, report
 
