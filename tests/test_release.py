@@ -112,10 +112,11 @@ def test_validator_fails_the_stubs_and_passes_the_solution_even_when_it_warns(co
     shutil.copytree(course.release_dir, warns)
     for name, nb in solved_assignment(course.release_dir, course.source_dir, V.WARNS).items():
         nbformat.write(nb, warns / f"{name}.ipynb")
+    warning = {v.notebook for v in V.WARNS}  # lesson 7 has none: its answers are values
     for name in read_notebooks(course.release_dir):
         assert "failed" in _validate(course.release_dir, name), f"{name}: the stubs pass validation"
         # every function of this correct answer warns: Validate still says success
-        assert _validate(warns, name) == {}, f"{name}: a warning fails validation"
+        assert name not in warning or _validate(warns, name) == {}, f"{name}: a warning fails validation"
 
 
 def test_helpers_turn_warnings_from_student_code_into_notes(capsys):
