@@ -299,7 +299,9 @@ def test_feedback_zip(tmp_path):
     # a Canvas student none of whose uploads can carry feedback: their pages, to attach by hand, and a note
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.html")) == [
         "canvas/kimbo_444/01_axis_means_keepdims.html", "other/alice/02_forward.html"]
-    assert any("kimbo-444" in note and "by hand" in note for note in report.notes)
+    assert report.notes == ["Canvas: 0 student(s) in canvas_feedback.zip, 1 to attach by hand (kimbo-444: none of "
+                            "their uploads is a notebook or a zip; their pages are in canvas/, for a comment in "
+                            "SpeedGrader)"]
     assert {s for s, _ in report.unmatched} == {"gone-7", "nobody"}
     assert any("missing" in why for s, why in report.unmatched if s == "gone-7")
     assert len(report.filled) == 3
@@ -355,8 +357,10 @@ def test_canvas_feedback_zip_is_one_upload_that_canvas_attaches_to_each_students
     out = tmp_path / "lms_feedback"
     paths, report = lms.feedback_zip(results, out)
     assert paths == [out / "canvas_feedback.zip"] and not report.unmatched
-    assert report.notes == [f"canvas_feedback.zip: upload it with Re-Upload Submissions on the assignment's page; "
-                            "Canvas attaches each file to the upload it answers, under that upload's name"]
+    assert report.notes == ["Canvas: 3 student(s) in canvas_feedback.zip, 0 to attach by hand",
+                            "canvas_feedback.zip: upload it as it is with Re-Upload Submissions on the assignment's "
+                            "page; Canvas attaches each file to the upload it answers, under that upload's name, and "
+                            "shows it once the grades are posted"]
     # what Canvas holds: each student's submitted files (the download's names, without lastfirst_[LATE_]ids_)
     submitted = {"12345": {"6789012": "batchnorm.zip"}, "222": {"333": NB1, "334": "02_forward-1.ipynb"},
                  "31": {"41": "my_work.ipynb", "42": "notes.pdf"}}

@@ -117,6 +117,9 @@ def test_a_term_late_work_extensions_and_unknown_times_from_every_source(tmp_pat
     assert "Submitted 1 hour after the due date." in page and "(after a late penalty of\n1.7 points)" in page
     page = (out / "course" / "build" / "feedback" / "threedays" / "batchnorm" / "00_summary.html").read_text()
     assert "Submitted 3 days after the due date." in page
+    page = (out / "course" / "build" / "feedback" / "smithjohn-12345" / "batchnorm" / "00_summary.html").read_text()
+    assert "Canvas marked your submission late; a late submission counts as one day late." in page
+    assert "after the due date" not in page  # Canvas gives no time: none is claimed
     report = (out / "report.txt").read_text()
 
     assert "late submissions: 5, late penalties" in report and "threedays: 3 d late, penalty 3.4" in report

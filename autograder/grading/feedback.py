@@ -172,6 +172,8 @@ FOR_THE_STUDENT = [
                                                  "too much memory); the tests it did not reach scored 0."),
     (r"^(?P<nb>\S+\.ipynb): a cell ran out of memory.*$", "{nb}: a cell used more memory than allowed."),
     (r"^(?P<nb>\S+\.ipynb): the notebook calls sys.exit\(\)$", "{nb}: the notebook calls sys.exit()."),
+    (r"^submitted .* after the due date \(Canvas's LATE mark.*$",
+     "Canvas marked your submission late; a late submission counts as one day late."),
     (r"^submitted (?P<late>.+) after the due date .*$", "Submitted {late} after the due date."),
 ]
 

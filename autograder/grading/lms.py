@@ -394,7 +394,7 @@ def feedback_zip(results, out_dir):
     report = Report("Feedback files", out=out_dir, done="students' pages packed")
     for sub in ("canvas", "other"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
-    moodle, canvas, paths = [], [], []
+    moodle, canvas, paths, by_hand = [], [], [], []
     for r in results:
         pages = _pages(r, report)
         if not pages:
@@ -403,11 +403,10 @@ def feedback_zip(results, out_dir):
         if kind == "canvas":
             files = canvas_files(r, pages)
             if files:
-                canvas += files
+                canvas.append(files)
                 report.filled.append((r.lms.get("name", r.student), f"{CANVAS_FEEDBACK_ZIP}: {len(files)} file(s)"))
                 continue
-            report.notes.append(f"{r.student}: none of their Canvas uploads is a graded notebook or a zip, to which "
-                                "Canvas's Re-Upload could attach feedback: attach the pages in canvas/ by hand")
+            by_hand.append(r.student)
         if kind == "moodle":
             folder = r.lms.get("folder") or f"{r.lms['name']}_{r.lms['id']}_assignsubmission_file_"
             parts = folder.split("_", 4)
@@ -439,11 +438,17 @@ def feedback_zip(results, out_dir):
     if canvas:
         out_dir.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(canvas_zip, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, data in canvas:
+            for name, data in (file for files in canvas for file in files):
                 zf.writestr(name, data)
         paths.append(canvas_zip)
-        report.notes.append(f"{CANVAS_FEEDBACK_ZIP}: upload it with Re-Upload Submissions on the assignment's page; "
-                            "Canvas attaches each file to the upload it answers, under that upload's name")
+    if canvas or by_hand:
+        report.notes.append(f"Canvas: {len(canvas)} student(s) in {CANVAS_FEEDBACK_ZIP}, {len(by_hand)} to attach by "
+                            "hand" + (f" ({', '.join(by_hand)}: none of their uploads is a notebook or a zip; their "
+                                      "pages are in canvas/, for a comment in SpeedGrader)" if by_hand else ""))
+    if canvas:
+        report.notes.append(f"{CANVAS_FEEDBACK_ZIP}: upload it as it is with Re-Upload Submissions on the assignment's "
+                            "page; Canvas attaches each file to the upload it answers, under that upload's name, and "
+                            "shows it once the grades are posted")
     paths += [out_dir / sub for sub in ("canvas", "other") if (out_dir / sub).is_dir()]
     return paths, report
 
@@ -536,7 +541,12 @@ def add_commands(subparsers):
     _source_options(e)
     e.set_defaults(func=_export)
     f = subparsers.add_parser("feedback-zip", help="feedback for the LMS: moodle_feedback.zip, canvas_feedback.zip, "
-                                                   "and canvas/ and other/ folders")
+                                                   "and canvas/ and other/ folders",
+                              description="Each student's feedback from the graded class, one upload per LMS: "
+                                          "canvas_feedback.zip for Canvas's Re-Upload Submissions, moodle_feedback.zip "
+                                          "for Moodle's Upload multiple feedback files in a zip; canvas/ holds the "
+                                          "pages of Canvas students the zip cannot reach, other/ those of students "
+                                          "without an LMS identity.")
     _source_options(f)
     f.add_argument("--out", type=Path, default=None, help="output folder (default <graded>/lms_feedback)")
     f.set_defaults(func=_feedback_zip)
