@@ -109,17 +109,20 @@ def _formgrade(parser, args):
     # Ctrl-C (and a polite SIGTERM) stop the formgrader, even where the shell started this with SIGINT ignored
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    proc, url = handgrading.start_formgrader(root, args.port)
-    print(f"nbgrader's formgrader over {root} (gradebook {db_url}), on this machine only:\n\n    {url}\n\n"
-          "Open Manual Grading to grade written answers and adjust scores. Press Ctrl-C here when done: grades.csv, "
-          "the report and the feedback pages of the students you graded are then rebuilt from the gradebook.", flush=True)
-    try:
+    proc = None
+    try:  # a Ctrl-C at any moment from here on, even while the address is being printed, stops the server
+        proc, url = handgrading.start_formgrader(root, args.port)
+        print(f"nbgrader's formgrader over {root} (gradebook {db_url}), on this machine only:\n\n    {url}\n\n"
+              "Open Manual Grading to grade written answers and adjust scores. Press Ctrl-C here when done: "
+              "grades.csv, the report and the feedback pages of the students you graded are then rebuilt from the "
+              "gradebook.", flush=True)
         while proc.poll() is None:
             time.sleep(0.5)
         print(f"the formgrader stopped ({proc.returncode}); its log ends:\n"
               f"{proc.log_path.read_text()[-2000:]}", file=sys.stderr)
     except KeyboardInterrupt:
-        handgrading.stop_formgrader(proc)
+        if proc is not None:
+            handgrading.stop_formgrader(proc)
     return _refreshed(args.graded, handgrading.marked_students(db_url), args.db_url)
 
 

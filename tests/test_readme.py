@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 import zipfile
 
 import nbformat
@@ -62,7 +63,8 @@ def kit(tmp_path):
 
 
 def run(command, cwd):
-    """One README command, as a terminal runs it; the formgrader is stopped with Ctrl-C once it prints its address."""
+    """One README command, as a terminal runs it. The formgrader gets its Ctrl-C as early as a hasty person could
+    press it, when its first line appears (its address may still be printing): it must stop its server and rebuild."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "VIRTUAL_ENV"))}
     if "formgrade" not in command:
         proc = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -70,20 +72,25 @@ def run(command, cwd):
         return proc.stdout
     proc = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
-    seen = []
+    seen = [proc.stdout.readline()]
     try:
-        for line in proc.stdout:
-            seen.append(line)
-            if "http://127.0.0.1:" in line:
-                break
-        else:
-            pytest.fail(f"{command} printed no address:\n{''.join(seen)}\n{proc.stderr.read()[-3000:]}")
-        os.killpg(proc.pid, signal.SIGINT)  # the Ctrl-C the README asks for
+        assert seen[0], f"{command} printed nothing:\n{proc.stderr.read()[-3000:]}"
+        os.killpg(proc.pid, signal.SIGINT)  # the Ctrl-C the README asks for, sent to the terminal's process group
         out, err = proc.communicate(timeout=120)
+        for _ in range(100):  # the formgrader's server goes with it
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"{command}: the formgrader's server outlived Ctrl-C")
     finally:
-        if proc.poll() is None:  # nothing left running, whatever failed
+        try:  # nothing left running, whatever failed
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        except ProcessLookupError:
+            pass
+        proc.wait()
     assert proc.returncode == 0, f"{command}\n{out[-3000:]}\n{err[-3000:]}"
     return "".join(seen) + out
 
