@@ -121,6 +121,14 @@ def test_grading_by_hand_survives_a_regrade_and_a_changed_result_is_listed_for_a
         assert f"ada,0,0,0,{before['ada'].total:g}" in f.read().replace("\r", "")
     page = (out / "course" / "build" / "feedback" / "ada" / "batchnorm" / f"{HAND}.html").read_text()
     assert "Right factor; say what the running variance estimates." in page
+    # bob's page made again by nbgrader alone (the formgrader's Generate Feedback button): no results at its top,
+    # until the next refresh after grading by hand, whoever it was for
+    Course(out / "course").nbgrader("generate_feedback", "batchnorm", "--student=bob", "--force")
+    bobs = out / "course" / "build" / "feedback" / "bob" / "batchnorm" / f"{HAND}.html"
+    assert "Batch norm: your results" not in bobs.read_text()
+    (tmp_path / "ada.csv").write_text("student,grade_id,points,comment\nada,written_bessel,1.5,Right factor.\n")
+    assert main(["override", str(tmp_path / "ada.csv"), "--graded", str(out)]) == 0
+    assert bobs.read_text().count("Batch norm: your results") == 1
 
     again = {r.student: r for r in grade_class(download, out, SETTINGS, progress=False)}
     assert [(r.student, r.scores, r.total) for r in again.values()] == \

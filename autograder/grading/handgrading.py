@@ -231,8 +231,10 @@ def refresh(graded, students=(), db_url=None):
     results = class_report(db_url, Path(graded))
     failed = regenerate_feedback(root, students)
     points = gradebook.points(db_url)
-    for result in results:  # the summary pages of the students whose pages were made again
-        if result.student in students and result.feedback and Path(result.feedback).is_dir():
+    # every student's results, at the top of each of their pages: those made again here, and any page nbgrader made
+    # without them (the formgrader's own Generate Feedback button)
+    for result in results:
+        if result.feedback and Path(result.feedback).is_dir():
             write_summary(result, points)
     return results, failed
 
